@@ -11,6 +11,10 @@ from annotations.video import ffmpeg_exe
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
+# ``make_video(..., fps=10, seconds=3, extra=VFR_ARGS)``: 20 frames, the first 10 at 0.1 s steps, then 0.2 s steps.
+VFR_ARGS = ["-frames:v", "20", "-vf", "settb=1/1000,setpts='if(lt(N,10),N/10,1+(N-10)/5)/TB'",
+            "-fps_mode", "passthrough"]
+
 
 @pytest.fixture
 def make_video(tmp_path):

@@ -1,0 +1,34 @@
+"""The command line: every subcommand has complete help with examples; errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+
+from tools.cli import build_parser
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_subcommand_help_has_description_and_examples():
+    commands = _subcommands()
+    assert commands, "no subcommands registered"
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "examples:" in text and f"dftag {name}" in text, name
+        assert sub.description, name
+
+
+def test_top_level_help_lists_commands(dftag):
+    code, out, _ = dftag("--help")
+    assert code == 0
+    for name in _subcommands():
+        assert name in out
+
+
+def test_unknown_command_is_a_usage_error(dftag):
+    code, _, err = dftag("no-such-command")
+    assert code == 2 and "invalid choice" in err
