@@ -1,0 +1,48 @@
+"""``dftag split``: write train/val/test COCO files beside a dataset's annotations.json, grouped by source."""
+
+from __future__ import annotations
+
+import argparse
+
+from annotations.dataset import SPLITS, load_dataset, save_coco
+from annotations.splits import STRATA, split_dataset, subset_coco
+from tools.commands._common import add_parser
+
+DESCRIPTION = """\
+Split a dataset into train.json, val.json and test.json (full COCO files, written beside annotations.json).
+
+Images are split by group (image field 'group': the original footage a frame derives from), so a fake and the
+original it was made from always land in the same split. Within that rule every split gets close to its
+fraction of real boxes, fake boxes and images. The same --seed always gives the same split.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "split", help="split a dataset into train/val/test by source group",
+                   description=DESCRIPTION,
+                   examples=["dftag split data/ds",
+                             "dftag split data/ds --val 0.2 --test 0.1 --seed 3",
+                             "dftag split data/ds --val 0.2 --test 0   # no test split"])
+    p.add_argument("dataset", help="dataset folder (with annotations.json)")
+    p.add_argument("--val", type=float, default=0.15, help="fraction for validation (default: 0.15)")
+    p.add_argument("--test", type=float, default=0.15, help="fraction for test (default: 0.15)")
+    p.add_argument("--seed", type=int, default=0, help="shuffle seed; same seed, same split (default: 0)")
+    p.set_defaults(func=run)
+
+
+def format_counts(counts: dict[str, dict[str, int]]) -> str:
+    """A table with one row per split and one column per stratum plus groups."""
+    columns = [*STRATA, "groups"]
+    header = f"{'split':<6}" + "".join(f"{c:>12}" for c in columns)
+    rows = [f"{s:<6}" + "".join(f"{counts[s][c]:>12}" for c in columns) for s in counts]
+    return "\n".join([header, *rows])
+
+
+def run(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset)
+    result = split_dataset(dataset.coco, args.val, args.test, args.seed)
+    for split in SPLITS:
+        save_coco(subset_coco(dataset.coco, result.image_ids[split], split), dataset.root / f"{split}.json")
+    print(format_counts(result.counts))
+    print(f"wrote {', '.join(f'{s}.json' for s in SPLITS)} in {dataset.root}")
+    return 0
