@@ -1,0 +1,122 @@
+"""Detector checkpoints: a ``torch.save`` of tensors and plain data only, read back with ``weights_only=True``.
+
+A checkpoint is a dict with at least::
+
+    {"format": "dftag-detector", "version": 1,
+     "arch": "ssdlite-mnv2",            # one of detector.models.ARCHITECTURES
+     "image_size": 320,                 # square network input side, pixels
+     "model": {name: tensor},           # the SSD's state dict
+     "calibration": {"temperature": 1.0}}
+
+Training adds its own plain entries (``epoch``, ``optimizer``, ``scheduler``, RNG state as tensors or lists,
+...) through ``extra``; they are kept as they are. Nothing else is ever unpickled: numpy arrays and custom
+objects must be turned into tensors or lists before saving. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchvision.models.detection.ssd import SSD
+
+from annotations.atomic import atomic_path
+from annotations.errors import DftagError
+
+FORMAT = "dftag-detector"
+VERSION = 1
+
+
+def checkpoint_dict(model: SSD, *, temperature: float = 1.0, extra: Mapping[str, Any] | None = None) -> dict:
+    """The checkpoint content for a model built by :func:`detector.models.build_model`."""
+    from detector.models import model_image_size
+
+    return {**(extra or {}), "format": FORMAT, "version": VERSION, "arch": model.dftag_arch,
+            "image_size": model_image_size(model),
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "calibration": {"temperature": float(temperature)}}
+
+
+def save_checkpoint(path: str | os.PathLike, model: SSD, *, temperature: float = 1.0,
+                    extra: Mapping[str, Any] | None = None) -> None:
+    """Write ``model`` (and the plain ``extra`` entries, e.g. optimizer state) atomically to ``path``."""
+    write_checkpoint(path, checkpoint_dict(model, temperature=temperature, extra=extra))
+
+
+def write_checkpoint(path: str | os.PathLike, ckpt: Mapping[str, Any]) -> None:
+    """Write a checkpoint dict atomically."""
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(dict(ckpt), tmp)
+
+
+def _read(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise DftagError("no such checkpoint file", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DftagError(f"not a readable weights file ({reason})", path) from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a dftag checkpoint (on CPU); a clear error naming the file when it is not one."""
+    from detector.models import ARCHITECTURES
+
+    ckpt = _read(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise DftagError("not a dftag detector checkpoint", path)
+    if ckpt.get("version") != VERSION:
+        raise DftagError(f"checkpoint version {ckpt.get('version')} is not supported (expected {VERSION})", path)
+    if ckpt.get("arch") not in ARCHITECTURES:
+        raise DftagError(f"unknown architecture {ckpt.get('arch')!r}", path)
+    if not isinstance(ckpt.get("image_size"), int) or not isinstance(ckpt.get("model"), dict):
+        raise DftagError("checkpoint lacks image_size or model weights", path)
+    temperature = ckpt.get("calibration", {}).get("temperature")
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise DftagError(f"calibration temperature must be a positive number, got {temperature!r}", path)
+    return ckpt
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a dftag checkpoint (``model`` entry) or of a plain torchvision state dict."""
+    obj = _read(path)
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise DftagError("neither a dftag checkpoint nor a state dict of tensors", path)
+    return obj
+
+
+def model_from_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike | None = None) -> SSD:
+    """Rebuild the model stored in a checkpoint dict (eval mode, CPU)."""
+    from detector.models import build_model
+
+    model = build_model(ckpt["arch"], pretrained_backbone=False, image_size=ckpt["image_size"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        raise DftagError(f"weights do not fit {ckpt['arch']}: {str(err).splitlines()[0]}", path) from None
+    return model.eval()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_calibrated(src: str | os.PathLike, dst: str | os.PathLike, temperature: float) -> None:
+    """Copy the checkpoint ``src`` to ``dst`` (atomically) with calibration temperature ``temperature``."""
+    if not temperature > 0:
+        raise DftagError(f"temperature must be positive, got {temperature}", dst)
+    ckpt = load_checkpoint(src)
+    ckpt["calibration"] = {**ckpt.get("calibration", {}), "temperature": float(temperature)}
+    write_checkpoint(dst, ckpt)
