@@ -229,41 +229,109 @@ def _stream_frames(cmd: list[str], path, width: int, height: int, selected: list
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        reader.join(timeout=5)  # the stderr reader must finish before its pipe is closed under it
         proc.stdout.close()
         proc.stderr.close()
 
 
+# Audio codecs an MP4 holds that browsers play: these are stream-copied, anything else is re-encoded to AAC.
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3"})
+# Timestamps travel to the encoder in microseconds (Matroska TimestampScale, in nanoseconds).
+_MKV_TICK_NS = 1000
+
+
+def _ebml_size(n: int) -> bytes:
+    """EBML variable-length size (the all-ones value of each length is reserved for 'unknown')."""
+    length = 1
+    while n >= (1 << (7 * length)) - 1:
+        length += 1
+    return ((1 << (7 * length)) | n).to_bytes(length, "big")
+
+
+def _ebml(element_id: int, data: bytes) -> bytes:
+    return element_id.to_bytes((element_id.bit_length() + 7) // 8, "big") + _ebml_size(len(data)) + data
+
+
+def _ebml_uint(element_id: int, value: int) -> bytes:
+    return _ebml(element_id, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _mkv_header(width: int, height: int) -> bytes:
+    """A minimal live Matroska header for one uncompressed RGB24 video track (codec V_UNCOMPRESSED, fourcc
+    'RGB' 24) with microsecond timestamps; the Segment has unknown size so it can be streamed."""
+    ebml = _ebml(0x1A45DFA3, _ebml_uint(0x4286, 1) + _ebml_uint(0x42F7, 1) + _ebml_uint(0x42F2, 4)
+                 + _ebml_uint(0x42F3, 8) + _ebml(0x4282, b"matroska") + _ebml_uint(0x4287, 4)
+                 + _ebml_uint(0x4285, 2))
+    segment = (0x18538067).to_bytes(4, "big") + b"\x01" + b"\xff" * 7
+    info = _ebml(0x1549A966, _ebml_uint(0x2AD7B1, _MKV_TICK_NS) + _ebml(0x4D80, b"dftag") + _ebml(0x5741, b"dftag"))
+    video = _ebml(0xE0, _ebml_uint(0xB0, width) + _ebml_uint(0xBA, height) + _ebml(0x2EB524, b"RGB\x18"))
+    track = _ebml(0xAE, _ebml_uint(0xD7, 1) + _ebml_uint(0x73C5, 1) + _ebml_uint(0x83, 1)
+                  + _ebml(0x86, b"V_UNCOMPRESSED") + video)
+    return ebml + segment + info + _ebml(0x1654AE6B, track)
+
+
+def _mkv_frame_header(tick: int, frame_bytes: int) -> bytes:
+    """A Cluster at timestamp ``tick`` holding one keyframe SimpleBlock of ``frame_bytes`` pixel bytes, up to
+    (not including) those bytes."""
+    block_head = b"\x81\x00\x00\x80"  # track 1, relative timestamp 0, keyframe flag
+    block = b"\xa3" + _ebml_size(len(block_head) + frame_bytes) + block_head
+    timestamp = _ebml_uint(0xE7, tick)
+    return (0x1F43B675).to_bytes(4, "big") + _ebml_size(len(timestamp) + len(block) + frame_bytes) + timestamp + block
+
+
 class VideoWriter:
-    """Encode RGB frames to an H.264 (yuv420p, ``+faststart``) MP4 at a constant frame rate.
+    """Encode RGB frames to an H.264 (yuv420p, ``+faststart``) MP4 that keeps each frame's timestamp.
+
+    Frames reach ffmpeg in a minimal Matroska stream on a pipe, so every frame carries its own presentation
+    time (seconds; variable frame rate works): pass ``timestamp`` to :meth:`write`, or leave it out for a
+    constant ``fps``. ``audio_from`` copies the first audio stream of that file (if it has one) into the
+    output: stream copy for codecs in :data:`MP4_AUDIO_CODECS`, else AAC.
 
     The file appears at ``path`` only when :meth:`close` succeeds (atomic rename); odd sizes are padded to
     even ones, as yuv420p requires. Use as a context manager; an exception inside discards the output.
     """
 
     def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: float,
-                 crf: int = 23, preset: str = "veryfast"):
+                 crf: int = 23, preset: str = "veryfast", audio_from: str | os.PathLike[str] | None = None):
         self.path = Path(path)
-        self.width, self.height = width, height
+        self.width, self.height, self.fps = width, height, fps
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
-        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+        video = ffmpeg.input("pipe:", format="matroska")
         if width % 2 or height % 2:
             video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")
-        cmd = (video.output(str(self._tmp), vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset,
-                            movflags="+faststart", f="mp4")
+        streams, audio_args = [video], {}
+        source = probe(audio_from) if audio_from is not None else None
+        if source is not None and source.has_audio:
+            streams.append(ffmpeg.input(str(audio_from)).audio)
+            audio_args = {"acodec": "copy" if source.audio_codec in MP4_AUDIO_CODECS else "aac"}
+        cmd = (ffmpeg.output(*streams, str(self._tmp), vcodec="libx264", pix_fmt="yuv420p", crf=crf,
+                             preset=preset, fps_mode="passthrough", movflags="+faststart", f="mp4", **audio_args)
                .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
                .compile(cmd=ffmpeg_exe()))
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._frame_bytes = width * height * 3
+        self._last_tick = -1
         self.frames_written = 0
+        self._send(_mkv_header(width, height))
 
-    def write(self, image: np.ndarray) -> None:
-        if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
-            raise ValueError(f"frame must be uint8 {(self.height, self.width, 3)}, got {image.dtype} {image.shape}")
+    def _send(self, data: bytes | memoryview) -> None:
         try:
-            self._proc.stdin.write(np.ascontiguousarray(image).tobytes())
+            self._proc.stdin.write(data)
         except BrokenPipeError:
             raise DftagError(f"ffmpeg stopped encoding: {self._proc.stderr.read().decode(errors='replace').strip()}",
                              self.path) from None
+
+    def write(self, image: np.ndarray, timestamp: float | None = None) -> None:
+        """Append a frame shown at ``timestamp`` seconds (default ``frames_written / fps``). Timestamps must
+        increase; a tie or step back (rounding) is moved one microsecond past the previous frame."""
+        if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 {(self.height, self.width, 3)}, got {image.dtype} {image.shape}")
+        seconds = self.frames_written / self.fps if timestamp is None else timestamp
+        tick = max(round(seconds * 1e9 / _MKV_TICK_NS), self._last_tick + 1)
+        self._last_tick = tick
+        self._send(_mkv_frame_header(tick, self._frame_bytes))
+        self._send(memoryview(np.ascontiguousarray(image)).cast("B"))
         self.frames_written += 1
 
     def close(self) -> None:

@@ -1,0 +1,243 @@
+"""The video annotator behind ``dftag annotate``: detect, track, score and draw every face, re-encode.
+
+Pipeline per video, three stages overlapping in threads with bounded queues (memory is flat in the video's
+length):
+
+1. decode (ffmpeg process, prefetch thread): upright RGB frames with their own timestamps;
+2. detect and track (caller's thread): every ``stride``-th frame is detected, ``batch_size`` such frames per
+   :meth:`Detector.predict` call; the tracker associates detections (:mod:`tools.tracker`) and carries boxes
+   forward on the frames between; per-track ``p_fake`` is aggregated (:mod:`tools.aggregate`) and the
+   frame is drawn (:mod:`tools.render`);
+3. encode (ffmpeg process fed by a background thread): H.264 MP4 with every input frame at its input
+   timestamp and the input's audio.
+
+Outputs for ``VIDEO`` in ``OUT``: ``OUT/<stem>.mp4`` and the sidecar ``OUT/<stem>.json`` (format in
+``docs/video.md``); boxes in the sidecar are COCO ``[x, y, w, h]`` pixels of the upright frame.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from annotations.atomic import write_bytes, write_json
+from annotations.errors import DftagError
+from annotations.video import Frame, VideoInfo, VideoWriter, probe, read_frames
+from tools.aggregate import ScoreRule, TrackScores, VideoScore, label_of
+from tools.prefetch import BackgroundConsumer, prefetch
+from tools.render import BoxLabel, Renderer
+from tools.tracker import TrackedBox, Tracker
+
+FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
+QUEUE_FRAMES = 8  # frames buffered between decode, detect and encode
+
+
+class FaceDetections(Protocol):
+    """The fields of ``detector.inference.Detections`` used here (see docs/architecture.md)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    p_fake: np.ndarray
+
+
+class FaceDetector(Protocol):
+    """What the annotator needs of ``detector.inference.Detector``."""
+
+    model_id: str
+    temperature: float
+
+    def predict(self, images: Sequence[np.ndarray], score_threshold: float = ...,
+                batch_size: int = ...) -> list[FaceDetections]: ...
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """Detection and tracking settings shared by ``annotate`` and ``score``.
+
+    ``threshold``: detection score a face needs to start or re-find a track; ``low_threshold``: the lower
+    score that still continues an existing track (ByteTrack's second pass); ``track_iou``: least IoU between
+    a track's predicted box and a detection; ``max_age``: seconds a track survives without detections.
+    """
+
+    threshold: float = 0.5
+    low_threshold: float = 0.2
+    track_iou: float = 0.3
+    max_age: float = 1.0
+    batch_size: int = 8
+
+    def tracker(self) -> Tracker:
+        return Tracker(self.threshold, self.low_threshold, self.track_iou, self.max_age)
+
+
+@dataclass(frozen=True)
+class AnnotateSettings:
+    stride: int = 1
+    track: TrackSettings = field(default_factory=TrackSettings)
+    rule: ScoreRule = field(default_factory=ScoreRule)
+    crf: int = 23
+    preset: str = "veryfast"
+    save_frame: int | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def output_paths(video: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(annotated MP4, JSON sidecar)`` for ``video`` in ``out_dir``; refuses to overwrite the input."""
+    video, out_dir = Path(video), Path(out_dir)
+    paths = out_dir / f"{video.stem}.mp4", out_dir / f"{video.stem}.json"
+    if any(p.resolve() == video.resolve() for p in paths):
+        raise DftagError("output would overwrite the input video; choose another --out folder", video)
+    return paths
+
+
+def coco_box(box: np.ndarray) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
+
+
+def chunks(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+@dataclass
+class FaceRecord:
+    """One drawn face on one frame (what the sidecar stores)."""
+
+    track_id: int
+    box: np.ndarray
+    p_fake: float
+    p_fake_smoothed: float
+    label: str
+    score: float | None
+
+    def to_json(self) -> dict:
+        out = {"track_id": self.track_id, "bbox": coco_box(self.box), "label": self.label,
+               "p_fake_smoothed": round(self.p_fake_smoothed, 4), "detected": self.score is not None}
+        if self.score is not None:
+            out.update(score=round(self.score, 4), p_fake=round(self.p_fake, 4))
+        return out
+
+
+class VideoAnnotation:
+    """Tracking and scoring state for one video, fed one frame at a time (with detections or without)."""
+
+    def __init__(self, info: VideoInfo, settings: AnnotateSettings):
+        self.info, self.settings = info, settings
+        self.tracker = settings.track.tracker()
+        self.scores = TrackScores(settings.rule)
+        self.video = self.scores.video_score()
+        self.frames: list[dict] = []
+
+    def _clip(self, box: np.ndarray) -> np.ndarray:
+        return np.clip(box, 0, [self.info.width, self.info.height] * 2).astype(np.float32)
+
+    def add(self, frame: Frame, detections: FaceDetections | None) -> list[FaceRecord]:
+        threshold = self.settings.rule.threshold
+        faces: list[FaceRecord] = []
+        tracked: list[TrackedBox]
+        if detections is None:
+            tracked = self.tracker.predict(frame.timestamp)
+        else:
+            tracked = self.tracker.update(frame.timestamp, detections.boxes, detections.scores)
+        for tb in tracked:
+            if tb.detection is None:
+                smoothed = self.scores.smoothed(tb.track_id)
+                faces.append(FaceRecord(tb.track_id, self._clip(tb.box), smoothed, smoothed,
+                                        label_of(smoothed, threshold), None))
+            else:
+                p = float(detections.p_fake[tb.detection])
+                smoothed = self.scores.add(tb.track_id, frame.index, frame.timestamp, p)
+                faces.append(FaceRecord(tb.track_id, self._clip(tb.box), p, smoothed, label_of(smoothed, threshold),
+                                        float(detections.scores[tb.detection])))
+        if detections is not None:
+            self.video = self.scores.video_score()
+        self.frames.append({"index": frame.index, "time": round(frame.timestamp, 6),
+                            "detected": detections is not None, "faces": [f.to_json() for f in faces]})
+        return faces
+
+
+def _info_json(info: VideoInfo) -> dict:
+    return {k: v for k, v in asdict(info).items() if k != "path"}
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DftagError("could not encode the frame as PNG", path)
+    write_bytes(path, data.tobytes())
+
+
+def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str], detector: FaceDetector,
+                   settings: AnnotateSettings = AnnotateSettings(), progress=None) -> dict:
+    """Annotate one video into ``out_dir``; returns the sidecar dict (also written as ``<stem>.json``).
+
+    ``progress`` (optional) is called with each frame index as it is drawn.
+    """
+    video = Path(video)
+    mp4_path, json_path = output_paths(video, out_dir)
+    info = probe(video)
+    state = VideoAnnotation(info, settings)
+    renderer = Renderer(info.width, info.height, info.duration, settings.rule.threshold)
+    stride, batch = settings.stride, settings.track.batch_size
+    start = time.perf_counter()
+    detect_s = 0.0
+    writer = VideoWriter(mp4_path, info.width, info.height, info.fps or FALLBACK_FPS, crf=settings.crf,
+                         preset=settings.preset, audio_from=video)
+    encoder: BackgroundConsumer[Frame] = BackgroundConsumer(lambda f: writer.write(f.image, f.timestamp),
+                                                            QUEUE_FRAMES)
+    try:
+        for chunk in chunks(prefetch(read_frames(video, info=info), QUEUE_FRAMES), batch * stride):
+            keyframes = [f for f in chunk if f.index % stride == 0]
+            t0 = time.perf_counter()
+            found = detector.predict([f.image for f in keyframes], score_threshold=settings.track.low_threshold,
+                                     batch_size=batch) if keyframes else []
+            detect_s += time.perf_counter() - t0
+            by_index = {f.index: d for f, d in zip(keyframes, found)}
+            for frame in chunk:
+                faces = state.add(frame, by_index.get(frame.index))
+                renderer.draw(frame.image, [BoxLabel(f.box, f.label, f.p_fake_smoothed, f.track_id) for f in faces],
+                              frame.timestamp, state.video.score, state.video.label)
+                if frame.index == settings.save_frame:
+                    save_png(mp4_path.with_name(f"{mp4_path.stem}_frame{frame.index}.png"), frame.image)
+                encoder.put(frame)
+                if progress is not None:
+                    progress(frame.index)
+        encoder.finish()
+        if writer.frames_written == 0:
+            raise DftagError("no frame could be decoded", video)
+        writer.close()
+    except BaseException:
+        encoder.finish(reraise=False)
+        writer.abort()
+        raise
+    total_s = time.perf_counter() - start
+    result = sidecar(video, mp4_path, info, detector, settings, state.video, state)
+    result["timings"] = {"total_s": round(total_s, 3), "detect_s": round(detect_s, 3),
+                         "frames_per_s": round(len(state.frames) / total_s, 2) if total_s else None}
+    write_json(json_path, result)
+    return result
+
+
+def sidecar(video: Path, output: Path | None, info: VideoInfo, detector: FaceDetector, settings, score: VideoScore,
+            state: VideoAnnotation | TrackScores) -> dict:
+    """The JSON result of one video (shared by annotate and score)."""
+    scores = state.scores if isinstance(state, VideoAnnotation) else state
+    out = {"video": str(video), "output": str(output) if output else None, "model": detector.model_id,
+           "temperature": detector.temperature, "settings": settings.to_json(), "video_info": _info_json(info),
+           **score.to_json(), "tracks": [t.to_json() for t in scores.summaries()]}
+    if isinstance(state, VideoAnnotation):
+        out["frame_count"] = len(state.frames)
+        out["frames"] = state.frames
+    return out

@@ -1,0 +1,63 @@
+"""Options shared by ``dftag annotate`` and ``dftag score``: the model, detection/tracking and score rules."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+
+from annotations.errors import DftagError
+from tools.aggregate import CLIP, MIN_TRACK_FRACTION, ScoreRule
+from tools.annotator import FaceDetector, TrackSettings
+
+DEFAULTS = TrackSettings()
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="M", help="detector checkpoint (.pt, e.g. runs/x/best.pt)")
+    p.add_argument("--device", default="cpu", help="torch device for the detector (default: cpu)")
+    g = p.add_argument_group("detection, tracking and scoring")
+    g.add_argument("--threshold", type=probability, default=DEFAULTS.threshold, metavar="T",
+                   help="detection score a face needs to start a track (default: %(default)s)")
+    g.add_argument("--low-threshold", type=probability, default=DEFAULTS.low_threshold, metavar="T",
+                   help="lower score that still continues a track, ByteTrack's second pass (default: %(default)s)")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
+                   help="frames per detector call (default: %(default)s)")
+    g.add_argument("--fake-threshold", type=probability, default=ScoreRule.threshold,
+                   help="p_fake at which a face or video is labelled fake (default: %(default)s)")
+    g.add_argument("--prior", type=probability, default=ScoreRule.prior,
+                   help="score of a video with no face found (default: %(default)s)")
+    g.add_argument("--min-track-fraction", type=probability, default=MIN_TRACK_FRACTION,
+                   help="a face track counts for the video score when seen on at least this fraction of the "
+                        "longest track's frames (default: %(default)s)")
+    g.add_argument("--no-clip", action="store_true",
+                   help=f"do not clip video scores to [{CLIP[0]}, {CLIP[1]}]")
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[TrackSettings, ScoreRule]:
+    if args.low_threshold > args.threshold:
+        raise DftagError(f"--low-threshold {args.low_threshold} is above --threshold {args.threshold}")
+    track = TrackSettings(threshold=args.threshold, low_threshold=args.low_threshold, batch_size=args.batch_size)
+    rule = ScoreRule(threshold=args.fake_threshold, prior=args.prior, min_track_fraction=args.min_track_fraction,
+                     clip=(0.0, 1.0) if args.no_clip else CLIP)
+    return track, rule
+
+
+def detector_loader(args: argparse.Namespace) -> functools.partial[FaceDetector]:
+    """A picklable callable that loads the detector named by ``--model`` (worker processes call it too)."""
+    from detector.inference import Detector
+
+    return functools.partial(Detector.load, args.model, device=args.device)

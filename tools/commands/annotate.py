@@ -1,0 +1,74 @@
+"""``dftag annotate``: draw every face, its real/fake label and the video score onto videos."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from annotations.errors import DftagError
+from tools.annotator import AnnotateSettings, annotate_video, output_paths
+from tools.commands._common import add_parser
+from tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
+
+DESCRIPTION = """\
+Annotate videos: detect faces (every frame, or every K-th with --stride, the tracker carrying boxes in
+between), track them, and tag each real (green) or fake (red) with its smoothed p_fake and track id. A banner
+shows the running video score and its timeline. For each VIDEO, OUT gets:
+
+  <stem>.mp4   H.264 yuv420p +faststart, every input frame at its input timestamp (variable frame rate
+               kept), upright (rotation applied), the input's audio copied (or AAC if MP4 cannot hold it)
+  <stem>.json  per-frame boxes (COCO xywh pixels), per-track summary, video score and label, model id,
+               settings and timings (see docs/video.md)
+
+Video score: the median p_fake of the most confidently fake face track among tracks seen on at least
+--min-track-fraction of the longest track's frames, clipped to [0.01, 0.99]; --prior when no face is found.
+A bad file prints one error line and is skipped; the exit status is 1 if any video failed.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "annotate", help="draw face boxes, real/fake labels and the video score onto videos",
+                   description=DESCRIPTION,
+                   examples=["dftag annotate clip.mp4 --model runs/x/best.pt --out annotated/",
+                             "dftag annotate a.mp4 b.mov --model best.pt --out out/ --stride 3",
+                             "dftag annotate clip.mp4 --model best.pt --out out/ --save-frame 120  "
+                             "# also out/clip_frame120.png"])
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="input video files")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_model_options(p)
+    p.add_argument("--stride", type=positive_int, default=AnnotateSettings.stride, metavar="K",
+                   help="detect on every K-th frame, track in between (default: %(default)s)")
+    p.add_argument("--crf", type=int, default=AnnotateSettings.crf, help="x264 quality, lower is better (default: %(default)s)")
+    p.add_argument("--preset", default=AnnotateSettings.preset, help="x264 speed preset (default: %(default)s)")
+    p.add_argument("--save-frame", type=int, metavar="N",
+                   help="also save annotated frame N (0-based) as OUT/<stem>_frameN.png")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    track, rule = settings_from_args(args)
+    settings = AnnotateSettings(stride=args.stride, track=track, rule=rule, crf=args.crf, preset=args.preset,
+                                save_frame=args.save_frame)
+    videos = [Path(v) for v in args.videos]
+    stems = [v.stem for v in videos]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise DftagError(f"several inputs share the name {clash[0]!r}; their outputs would collide", args.out)
+    for video in videos:
+        output_paths(video, args.out)
+    detector = detector_loader(args)()
+    failed = 0
+    for video in videos:
+        try:
+            with tqdm(desc=video.name, unit="frame", file=sys.stderr, leave=False) as bar:
+                result = annotate_video(video, args.out, detector, settings, progress=lambda _: bar.update())
+        except DftagError as err:
+            failed += 1
+            print(f"dftag annotate: error: {err}", file=sys.stderr)
+            continue
+        print(f"{video}: {result['label']} (p_fake {result['score']:.3f}, {len(result['tracks'])} face tracks, "
+              f"{result['frame_count']} frames, {result['timings']['total_s']:.1f} s) -> {result['output']}")
+    return 1 if failed else 0

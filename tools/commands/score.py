@@ -1,0 +1,88 @@
+"""``dftag score``: the probability that each video is fake, fast, as a DFDC-style CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from annotations.atomic import write_json, write_text
+from annotations.errors import DftagError
+from tools.commands._common import add_parser
+from tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
+from tools.scorer import DECODE_SIDE, DEFAULT_FRAMES, ScoreSettings, find_videos, parse_shard, score_videos, shard
+
+DESCRIPTION = f"""\
+Score videos without rendering: ffmpeg decodes N evenly spaced frames (--frames), scaled down so the longer
+side is at most {DECODE_SIDE} px; faces are detected in batches, tracked by IoU over those frames and the
+video score is computed as in 'dftag annotate' (median p_fake of the most confidently fake face track with
+enough frames, clipped to [0.01, 0.99]; --prior when no face is found).
+
+Writes OUT (CSV 'filename,label': label = probability the video is fake, the DFDC submission format; filename
+is the file's name) and OUT with suffix .json holding per-video details (tracks, settings, timings) and the
+errors. Folders are searched recursively for video files. Videos run in --workers processes (torch threads
+per worker = cores / workers). --shard i/n (0 <= i < n) keeps every n-th video of the sorted list starting at
+the i-th, so a job array can split a large folder. A video that fails is reported with its error and skipped;
+the exit status is then 1.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "score", help="score videos (probability of fake) into a DFDC-style CSV",
+                   description=DESCRIPTION,
+                   examples=["dftag score test_videos/ --model best.pt --out scores.csv",
+                             "dftag score a.mp4 b.mp4 --model best.pt --out scores.csv --frames 16",
+                             "dftag score videos/ --model best.pt --out part0.csv --workers 2 --shard 0/4"])
+    p.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders of videos")
+    p.add_argument("--out", required=True, metavar="CSV", help="output CSV; details go to the same name .json")
+    add_model_options(p)
+    p.add_argument("--frames", type=positive_int, default=DEFAULT_FRAMES, metavar="N",
+                   help="evenly spaced frames scored per video (default: %(default)s)")
+    p.add_argument("--decode-side", type=positive_int, default=DECODE_SIDE, metavar="PX",
+                   help="longest side frames are decoded at (default: %(default)s)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="W",
+                   help="videos scored in parallel processes (default: %(default)s)")
+    p.add_argument("--shard", metavar="i/n", help="score only the i-th of n slices of the sorted videos")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    track, rule = settings_from_args(args)
+    settings = ScoreSettings(frames=args.frames, decode_side=args.decode_side, track=track, rule=rule)
+    out = Path(args.out)
+    details = out.with_suffix(".json")
+    videos = find_videos(args.videos)
+    if args.shard:
+        videos = shard(videos, *parse_shard(args.shard))
+    if not videos:
+        raise DftagError("no video files found", " ".join(args.videos))
+    for path in (out, details):
+        if any(path.resolve() == v.resolve() for v in videos):
+            raise DftagError("output would overwrite an input video", path)
+    names = [v.name for v in videos]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise DftagError(f"several videos are named {clash[0]!r}; the CSV's filename column would be ambiguous")
+
+    rows, results, errors = [], {}, {}
+    for path, result in tqdm(score_videos(videos, detector_loader(args), settings, args.workers),
+                             total=len(videos), unit="video", file=sys.stderr, leave=False):
+        if isinstance(result, str):
+            errors[path.name] = result
+            print(f"dftag score: error: {result}", file=sys.stderr)
+        else:
+            rows.append((path.name, result["score"]))
+            results[path.name] = result
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["filename", "label"])
+    writer.writerows(rows)
+    write_text(out, text.getvalue())
+    write_json(details, {"settings": settings.to_json(), "videos": results, "errors": errors}, indent=1)
+    print(f"scored {len(rows)} of {len(videos)} videos -> {out} (details: {details})"
+          + (f"; {len(errors)} failed" if errors else ""))
+    return 1 if errors else 0

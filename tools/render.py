@@ -1,0 +1,95 @@
+"""Drawing face boxes, labels and the video-score banner onto frames with OpenCV.
+
+Frames are ``uint8`` RGB ``(H, W, 3)`` arrays drawn in place (so colours below are RGB); boxes are absolute
+pixel ``xyxy``. Only the pixels of boxes, labels and the banner are touched, which keeps drawing cheap on
+large frames. Sizes (line width, font) scale with the frame height relative to :data:`REFERENCE_HEIGHT`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+COLORS = {"real": (0, 200, 0), "fake": (230, 30, 30)}
+NO_FACE_COLOR = (200, 200, 200)
+TEXT_COLOR = (255, 255, 255)
+REFERENCE_HEIGHT = 720  # at this frame height: 2 px lines, font scale 0.6
+LINE_WIDTH = 2
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.6
+BANNER_FRACTION = 0.07  # banner height as a fraction of the frame height
+BANNER_MIN_HEIGHT = 18
+TIMELINE_FRACTION = 0.3  # timeline width as a fraction of the frame width
+BANNER_DIM = 0.45  # the banner darkens the frame under it to this brightness
+
+
+@dataclass(frozen=True)
+class BoxLabel:
+    """What to draw for one face: its box, class name (``"real"``/``"fake"``), ``p_fake`` and track id."""
+
+    box: np.ndarray
+    label: str
+    p_fake: float
+    track_id: int
+
+
+class Renderer:
+    """Draws boxes and a banner with the running video score and its timeline over ``duration`` seconds."""
+
+    def __init__(self, width: int, height: int, duration: float | None, threshold: float = 0.5):
+        self.width, self.height, self.threshold = width, height, threshold
+        self.duration = duration if duration and duration > 0 else None
+        k = height / REFERENCE_HEIGHT
+        self.line = max(1, round(LINE_WIDTH * k))
+        self.font_scale = max(0.3, FONT_SCALE * k)
+        self.text_thickness = max(1, round(k))
+        self.banner_h = min(height, max(BANNER_MIN_HEIGHT, round(BANNER_FRACTION * height)))
+        self.timeline_w = max(2, round(TIMELINE_FRACTION * width))
+        self.timeline_x = width - self.timeline_w - self.line
+        # score per timeline column (NaN until the video reaches that column's time)
+        self._timeline = np.full(self.timeline_w, np.nan, np.float32)
+        self._column = 0
+
+    def _text(self, image: np.ndarray, text: str, x: int, y: int, background: tuple[int, int, int] | None) -> None:
+        (tw, th), base = cv2.getTextSize(text, FONT, self.font_scale, self.text_thickness)
+        y = max(th + base, y)
+        if background is not None:
+            cv2.rectangle(image, (x, y - th - base), (x + tw + 2 * self.line, y), background, cv2.FILLED)
+        cv2.putText(image, text, (x + self.line, y - base), FONT, self.font_scale, TEXT_COLOR,
+                    self.text_thickness, cv2.LINE_AA)
+
+    def draw_box(self, image: np.ndarray, face: BoxLabel) -> None:
+        color = COLORS[face.label]
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, self.line)
+        self._text(image, f"{face.label} {face.p_fake:.2f} #{face.track_id}", x1, y1, color)
+
+    def draw_banner(self, image: np.ndarray, time: float, score: float, label: str) -> None:
+        """Darken the top strip, write the running video score and draw its timeline up to ``time`` (s)."""
+        h = self.banner_h
+        strip = image[:h]
+        np.multiply(strip, BANNER_DIM, out=strip, casting="unsafe")
+        text = f"video: {label}" if label not in COLORS else f"video: {label.upper()} p_fake={score:.2f}"
+        self._text(image, text, self.line, h - self.line, None)
+        column = (min(self.timeline_w - 1, int(time / self.duration * self.timeline_w)) if self.duration
+                  else min(self.timeline_w - 1, self._column))
+        self._timeline[self._column:column + 1] = score
+        self._column = max(self._column, column + 1)
+        x0, top, bottom = self.timeline_x, self.line, h - self.line
+        cv2.rectangle(image, (x0, top), (x0 + self.timeline_w - 1, bottom), NO_FACE_COLOR, 1)
+        y_threshold = round(bottom - self.threshold * (bottom - top))
+        cv2.line(image, (x0, y_threshold), (x0 + self.timeline_w - 1, y_threshold), NO_FACE_COLOR, 1)
+        filled = np.flatnonzero(~np.isnan(self._timeline[:self._column]))
+        if len(filled):
+            ys = bottom - self._timeline[filled] * (bottom - top)
+            points = np.stack([x0 + filled, ys], axis=1).round().astype(np.int32)
+            color = COLORS.get(label, NO_FACE_COLOR)
+            cv2.polylines(image, [points.reshape(-1, 1, 2)], False, color, max(1, self.line // 2 + 1))
+
+    def draw(self, image: np.ndarray, faces: list[BoxLabel], time: float, score: float, label: str) -> np.ndarray:
+        self.draw_banner(image, time, score, label)
+        for face in faces:
+            self.draw_box(image, face)
+        return image

@@ -1,0 +1,157 @@
+"""The fast scorer behind ``dftag score``: one probability that a video is fake, no rendering.
+
+Per video: ``frames`` evenly spaced frames are selected and scaled down by ffmpeg itself (the longer side at
+most ``decode_side`` px), detected in batches while ffmpeg decodes ahead, tracked by IoU over the sampled
+frames and aggregated with the same rules as ``dftag annotate`` (:mod:`tools.aggregate`). Boxes in the
+results are scaled back to pixels of the upright full-size frame.
+
+Many videos run in parallel worker processes, each with ``cores // workers`` torch threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from annotations.errors import DftagError
+from annotations.video import VideoInfo, output_size, probe, read_frames
+from tools.aggregate import ScoreRule, TrackScores
+from tools.annotator import FaceDetector, TrackSettings, chunks, coco_box, sidecar
+from tools.prefetch import prefetch
+
+DEFAULT_FRAMES = 32
+DECODE_SIDE = 640  # a detector sees at most a few hundred pixels; decoding smaller saves pipe and resize time
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
+                            ".3gp", ".ts"})
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    frames: int = DEFAULT_FRAMES
+    decode_side: int = DECODE_SIDE
+    track: TrackSettings = field(default_factory=TrackSettings)
+    rule: ScoreRule = field(default_factory=ScoreRule)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def sample_indices(info: VideoInfo, count: int) -> list[int]:
+    """``count`` evenly spaced frame indices over the frame count estimated from duration x frame rate (the
+    first ``count`` frames when either is unknown)."""
+    total = round(info.duration * info.fps) if info.duration and info.fps else count
+    total = max(1, total)
+    return sorted({int(round(i)) for i in np.linspace(0, total - 1, min(count, total))})
+
+
+def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: ScoreSettings = ScoreSettings()) -> dict:
+    """Score one video; returns its result dict (``score``, ``label``, tracks, settings, timings)."""
+    start = time.perf_counter()
+    path = Path(path)
+    info = probe(path)
+    width, height = output_size(info, max_side=settings.decode_side)
+    to_full = np.array([info.width / width, info.height / height] * 2, np.float32)
+    tracker = settings.track.tracker()
+    scores = TrackScores(settings.rule)
+    frames_seen, detect_s = 0, 0.0
+    decoded = prefetch(read_frames(path, indices=sample_indices(info, settings.frames), max_side=settings.decode_side,
+                                   info=info), settings.track.batch_size)
+    for batch in chunks(decoded, settings.track.batch_size):
+        t0 = time.perf_counter()
+        found = detector.predict([f.image for f in batch], score_threshold=settings.track.low_threshold,
+                                 batch_size=settings.track.batch_size)
+        detect_s += time.perf_counter() - t0
+        for frame, det in zip(batch, found):
+            frames_seen += 1
+            boxes = np.asarray(det.boxes, np.float32).reshape(-1, 4) * to_full
+            for tb in tracker.update(frame.timestamp, boxes, det.scores):
+                scores.add(tb.track_id, frame.index, frame.timestamp, float(det.p_fake[tb.detection]))
+    if frames_seen == 0:
+        raise DftagError("no frame could be decoded", path)
+    result = sidecar(path, None, info, detector, settings, scores.video_score(), scores)
+    result["frames_sampled"] = frames_seen
+    result["decode_size"] = [width, height]
+    result["timings"] = {"total_s": round(time.perf_counter() - start, 3), "detect_s": round(detect_s, 3)}
+    return result
+
+
+def find_videos(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files given directly, plus the video files (by suffix) under given folders, sorted by path."""
+    found: set[Path] = set()
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found.update(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        else:
+            found.add(item)
+    return sorted(found)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) to ``(i, n)``."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise DftagError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise DftagError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def shard(videos: Sequence[Path], index: int, count: int) -> list[Path]:
+    """The ``index``-th of ``count`` interleaved slices of the sorted ``videos`` (every count-th, from index)."""
+    return sorted(videos)[index::count]
+
+
+def threads_per_worker(workers: int) -> int:
+    """Torch threads for each of ``workers`` processes so that workers x threads <= cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+# One detector per worker process, loaded by the pool initializer.
+_worker_detector: FaceDetector | None = None
+
+
+def _init_worker(load_detector: Callable[[], FaceDetector], threads: int) -> None:
+    global _worker_detector
+    import torch
+
+    torch.set_num_threads(threads)
+    _worker_detector = load_detector()
+
+
+def _score_or_error(path: Path, settings: ScoreSettings, detector: FaceDetector | None = None) -> tuple[Path, dict | str]:
+    try:
+        return path, score_video(path, detector or _worker_detector, settings)
+    except DftagError as err:
+        return path, str(err)
+    except Exception as err:  # one broken video must not stop a batch: report it with its error
+        return path, f"{path}: {type(err).__name__}: {err}"
+
+
+def score_videos(videos: Sequence[Path], load_detector: Callable[[], FaceDetector], settings: ScoreSettings,
+                 workers: int = 1) -> Iterator[tuple[Path, dict | str]]:
+    """Score ``videos``, yielding ``(path, result dict or error line)`` in the order of ``videos``.
+
+    ``load_detector`` must be picklable (e.g. ``functools.partial(Detector.load, path)``) when
+    ``workers > 1``: each worker process calls it once.
+    """
+    workers = max(1, min(workers, len(videos)))
+    if workers == 1:
+        import torch
+
+        torch.set_num_threads(threads_per_worker(1))
+        detector = load_detector()
+        for path in videos:
+            yield _score_or_error(path, settings, detector)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(load_detector, threads_per_worker(workers))) as pool:
+        yield from pool.map(_score_or_error, videos, [settings] * len(videos), chunksize=1)
