@@ -54,3 +54,46 @@ def dftag(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def face_dataset(tmp_path):
+    """Write a tiny split canonical dataset of drawn "faces" (real: light ellipses, fake: dark ones).
+
+    ``face_dataset(n_train=8, n_val=4, size=(96, 72))`` returns the folder (annotations.json, train.json,
+    val.json, images/). Every third image is a negative (no face); the others hold one real and one fake face.
+    """
+    import cv2
+    import numpy as np
+
+    from annotations.dataset import FAKE, REAL, new_coco, save_coco
+
+    def make(n_train: int = 8, n_val: int = 4, size: tuple[int, int] = (96, 72), name: str = "ds") -> Path:
+        root = tmp_path / name
+        (root / "images").mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        width, height = size
+        images, anns, split_ids = [], [], {"train": [], "val": []}
+        for i in range(n_train + n_val):
+            image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+            entry = {"id": i + 1, "file_name": f"{i:03d}.png", "width": width, "height": height, "video": None,
+                     "frame_index": None, "timestamp": None, "group": f"g{i}"}
+            if i % 3 != 2:
+                for label, colour, x in ((REAL, (230, 190, 160), 0.1), (FAKE, (60, 40, 30), 0.55)):
+                    w, h = width * 0.3, height * 0.5
+                    x0, y0 = width * x, height * 0.2
+                    cv2.ellipse(image, (int(x0 + w / 2), int(y0 + h / 2)), (int(w / 2), int(h / 2)), 0, 0, 360,
+                                colour, -1)
+                    anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": label,
+                                 "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0})
+            cv2.imwrite(str(root / "images" / entry["file_name"]), image[..., ::-1])
+            images.append(entry)
+            split_ids["train" if i < n_train else "val"].append(i + 1)
+        coco = new_coco(images, anns)
+        save_coco(coco, root / "annotations.json")
+        for split, ids in split_ids.items():
+            save_coco(new_coco([im for im in images if im["id"] in ids],
+                               [a for a in anns if a["image_id"] in ids]), root / f"{split}.json")
+        return root
+
+    return make

@@ -1,0 +1,115 @@
+"""Training configuration: per-architecture defaults and the resolved settings of one run (``RUN/config.json``).
+
+Defaults are chosen for fine-tuning on a few thousand frames on a CPU or one GPU: AdamW for the SSDLite
+models (robust to the small batches a CPU affords), SGD with momentum for the VGG16 SSD (as in the SSD
+paper), linear warm-up then cosine decay to zero, weight decay on weights only (not on biases or norm
+parameters), gradient-norm clipping. ``batch_size`` is per process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from detector.augment import AugmentConfig
+
+OPTIMIZERS = ("adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """Training hyperparameters for one architecture; sizes in pixels, ``warmup_epochs`` may be fractional."""
+
+    image_size: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    momentum: float  # SGD momentum (AdamW's beta1 keeps its default)
+    warmup_epochs: float
+    epochs: int
+    grad_clip: float  # max gradient L2 norm
+
+
+MODEL_DEFAULTS: dict[str, ModelDefaults] = {
+    "ssdlite-mnv2": ModelDefaults(image_size=320, batch_size=16, optimizer="adamw", lr=2e-3, weight_decay=1e-4,
+                                  momentum=0.9, warmup_epochs=1.0, epochs=12, grad_clip=10.0),
+    "ssdlite-mnv3": ModelDefaults(image_size=320, batch_size=16, optimizer="adamw", lr=2e-3, weight_decay=1e-4,
+                                  momentum=0.9, warmup_epochs=1.0, epochs=12, grad_clip=10.0),
+    "ssd300-vgg16": ModelDefaults(image_size=300, batch_size=8, optimizer="sgd", lr=1e-2, weight_decay=5e-4,
+                                  momentum=0.9, warmup_epochs=1.0, epochs=12, grad_clip=10.0),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; saved as ``RUN/config.json`` and reloaded by ``--resume``."""
+
+    data: str
+    out: str
+    arch: str
+    epochs: int
+    image_size: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    momentum: float
+    warmup_epochs: float
+    grad_clip: float
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    init: str | None = None
+    pretrained: bool = True
+    self_blend: float = 0.0
+    balanced: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @classmethod
+    def for_model(cls, arch: str, **settings: Any) -> TrainConfig:
+        """The defaults of ``arch`` overridden by the ``settings`` that are not ``None``."""
+        base = dataclasses.asdict(MODEL_DEFAULTS[arch])
+        base.update({k: v for k, v in settings.items() if v is not None})
+        return cls(arch=arch, **base)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["augment"] = self.augment.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        values["augment"] = AugmentConfig.from_dict(values.get("augment", {}))
+        return cls(**values)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters split into weights (decayed) and biases / norm parameters (not decayed)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+
+
+def build_optimizer(config: TrainConfig, groups: Iterable[dict[str, Any]]) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Multiplier of the base learning rate at optimizer ``step`` (0-based): linear warm-up from 1/warmup to 1
+    over ``warmup_steps``, then half a cosine from 1 down to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -1,0 +1,326 @@
+"""The training loop behind ``dftag train``: epochs of SSD training, validation, checkpoints, resume, DDP.
+
+One run lives in a folder ``RUN/``:
+
+* ``config.json`` — the resolved :class:`detector.config.TrainConfig`;
+* ``metrics.csv`` — one row per finished epoch (:data:`METRIC_COLUMNS`); losses are means over the epoch's
+  steps, ``lr`` the learning rate of its last step, ``val_*`` from :func:`eval.detection.evaluate_detections`
+  on the dataset's ``val.json`` (AP in 0..1), ``seconds`` the epoch's wall time;
+* ``last.pt`` — the checkpoint after the last finished epoch, with everything needed to continue exactly:
+  model, optimizer, scheduler, epoch, the metrics so far, the RNG states of torch / numpy / python;
+* ``best.pt`` — the checkpoint of the epoch with the highest validation COCO mAP (AP@[.50:.95]).
+
+All four are written atomically, by process 0 only, best.pt before last.pt, so a run killed at any moment
+resumes from a consistent last.pt. The data order and every augmentation are functions of ``(seed, epoch,
+position)`` (:mod:`detector.data`), so a resumed run repeats the interrupted epoch exactly.
+
+Learning-rate rule: ``lr(step) = lr * lr_factor(step, epochs * steps_per_epoch, warmup_steps)`` with the
+``epochs`` of the current invocation: resuming a finished run with a larger ``--epochs`` stretches the cosine
+over the new total, so the rate jumps from near zero back up to its value at that step of the longer schedule.
+
+Distributed: started by ``torchrun``, each process trains on its share of every epoch
+(:class:`detector.data.TrainSampler`) with DistributedDataParallel, NCCL on GPUs and gloo on CPUs;
+``batch_size`` is per process. Process 0 validates and writes; the others wait at a barrier.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from annotations.atomic import write_json, write_text
+from annotations.dataset import CLASS_NAMES, Dataset, load_coco_json, load_dataset, xyxy_to_xywh
+from annotations.errors import DftagError
+from detector.checkpoint import load_checkpoint, save_checkpoint
+from detector.config import TrainConfig, build_optimizer, lr_factor, parameter_groups
+from detector.data import FaceDataset, TrainSampler, class_balanced_weights, collate, read_image
+from detector.inference import Detections, Detector
+from detector.models import build_model
+from eval.detection import evaluate_detections
+
+CONFIG_FILE, METRICS_FILE, LAST_FILE, BEST_FILE = "config.json", "metrics.csv", "last.pt", "best.pt"
+METRIC_COLUMNS = ("epoch", "lr", "loss", "loss_box", "loss_cls", "val_AP50_real", "val_AP50_fake",
+                  "val_mAP50", "val_mAP", "seconds")
+# Settings a resumed run may change; every other one comes from RUN/config.json.
+RESUMABLE_OVERRIDES = ("epochs", "workers", "device")
+VAL_SCORE_THRESHOLD = 0.01  # torchvision SSD's own score threshold
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in a (possibly single-process) distributed run, and its device."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DftagError("--device cuda was asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+@contextmanager
+def process_group(device_name: str) -> Iterator[Process]:
+    """Join the ``torchrun`` process group when ``WORLD_SIZE`` > 1 (NCCL on CUDA, gloo on CPU); leave it after."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world_size == 1:
+        yield Process(0, 1, device)
+        return
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield Process(dist.get_rank(), world_size, device)
+    finally:
+        dist.destroy_process_group()
+
+
+def rng_state() -> dict[str, Any]:
+    """The RNG states of torch (CPU and CUDA), numpy and python as tensors and plain data."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
+            "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["gauss"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(path, buffer.getvalue())
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
+    """The saved config of ``run_dir`` with the allowed ``overrides`` (``None`` values are ignored)."""
+    saved = load_coco_json(run_dir / CONFIG_FILE)
+    try:
+        config = TrainConfig.from_dict(saved)
+    except (TypeError, KeyError, ValueError) as err:
+        raise DftagError(f"not a dftag training config ({err})", run_dir / CONFIG_FILE) from None
+    for name, value in overrides.items():
+        if value is None or value == getattr(config, name):
+            continue
+        if name not in RESUMABLE_OVERRIDES:
+            raise DftagError(f"--resume continues the saved settings; --{name.replace('_', '-')} cannot change "
+                             f"(saved {getattr(config, name)!r}, given {value!r})", run_dir / CONFIG_FILE)
+        setattr(config, name, value)
+    return config
+
+
+def coco_results(detections: Detections, image_id: int) -> list[dict[str, Any]]:
+    """One image's detections as COCO results (``bbox`` xywh pixels, ``score`` the label's probability)."""
+    return [{"image_id": image_id, "category_id": int(label), "bbox": xyxy_to_xywh(box.tolist()),
+             "score": float(score)}
+            for box, label, score in zip(detections.boxes, detections.labels, detections.scores)]
+
+
+def validate(model: torch.nn.Module, val: Dataset, device: torch.device, batch_size: int) -> dict[str, float]:
+    """Per-class AP50 and COCO mAP of ``model`` on ``val`` through :class:`detector.inference.Detector`, keeping
+    detections down to :data:`VAL_SCORE_THRESHOLD` so the precision-recall curves are complete."""
+    detector = Detector.from_model(model, device=device)
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(val.images), batch_size):
+        images = val.images[start:start + batch_size]
+        predictions = detector.predict([read_image(val.image_path(img)) for img in images],
+                                       score_threshold=VAL_SCORE_THRESHOLD, batch_size=batch_size)
+        for img, detections in zip(images, predictions):
+            results.extend(coco_results(detections, img["id"]))
+    scores = evaluate_detections(val.coco, results)
+    return {f"val_AP50_{name}": scores["AP50"][name] for name in CLASS_NAMES.values()} | {
+        "val_mAP50": scores["mAP50"], "val_mAP": scores["mAP"]}
+
+
+class Trainer:
+    """One training run; build with a resolved config and call :meth:`run`."""
+
+    def __init__(self, config: TrainConfig, process: Process, resume: bool):
+        self.config = config
+        self.process = process
+        self.run_dir = Path(config.out)
+        checkpoint = self._check_run_dir(resume)
+        seed_everything(config.seed)
+        self.train_set = load_dataset(config.data, "train")
+        self.val_set = load_dataset(config.data, "val")
+        if len(self.train_set.images) < 2:
+            raise DftagError("the train split needs at least 2 images", self.train_set.source)
+        self.data = FaceDataset(self.train_set, config.image_size, config.augment, config.self_blend)
+        weights = class_balanced_weights([labels for _, labels in self.data.targets]) if config.balanced else None
+        self.sampler = TrainSampler(len(self.data), seed=config.seed, weights=weights,
+                                    num_replicas=process.world_size, rank=process.rank)
+        self.loader = DataLoader(self.data, batch_size=min(config.batch_size, self.sampler.num_samples),
+                                 sampler=self.sampler, num_workers=config.workers, collate_fn=collate,
+                                 pin_memory=process.device.type == "cuda", drop_last=True,
+                                 persistent_workers=config.workers > 0)
+        self.model = build_model(config.arch, pretrained_backbone=config.pretrained and checkpoint is None,
+                                 init=config.init if checkpoint is None else None,
+                                 image_size=config.image_size).to(process.device)
+        self.optimizer = build_optimizer(config, parameter_groups(self.model, config.weight_decay))
+        self.steps_per_epoch = len(self.loader)
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.total_steps, self.warmup_steps))
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.best_map = -math.inf
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.train_model = (DistributedDataParallel(self.model, device_ids=[process.device.index]
+                                                    if process.device.type == "cuda" else None)
+                            if process.distributed else self.model)
+
+    def _check_run_dir(self, resume: bool) -> dict[str, Any] | None:
+        last = self.run_dir / LAST_FILE
+        if not resume:
+            if last.exists():
+                raise DftagError("already holds a training run (use --resume to continue it, or another --out)",
+                                 self.run_dir)
+            return None
+        if not last.exists():
+            raise DftagError(f"nothing to resume: no {LAST_FILE}", self.run_dir)
+        checkpoint = load_checkpoint(last)
+        if checkpoint.get("epoch", 0) > self.config.epochs:
+            raise DftagError(f"the run has done {checkpoint['epoch']} epochs; --epochs {self.config.epochs} "
+                             "cannot shorten it", self.run_dir)
+        return checkpoint
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.epoch = checkpoint["epoch"]
+        self.history = checkpoint["history"]
+        self.best_map = checkpoint["best_mAP"]
+        step = self.scheduler.last_epoch
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * lr_factor(step, self.total_steps, self.warmup_steps)  # the rule for --epochs
+        set_rng_state(checkpoint["rng"])
+
+    def run(self) -> list[dict[str, Any]]:
+        """Train the remaining epochs; returns the metrics rows of the whole run."""
+        if self.process.is_main:
+            write_json(self.run_dir / CONFIG_FILE, self.config.to_dict(), indent=2)
+        while self.epoch < self.config.epochs:
+            start = time.perf_counter()
+            row = self.train_epoch()
+            if self.process.is_main:
+                row |= validate(self.model, self.val_set, self.process.device, self.config.batch_size)
+            self.epoch += 1
+            row = {"epoch": self.epoch, **row, "seconds": round(time.perf_counter() - start, 3)}
+            self.history.append(row)
+            if self.process.is_main:
+                self.save(row)
+                tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in row.items()), file=sys.stderr)
+            self.process.barrier()
+        return self.history
+
+    def train_epoch(self) -> dict[str, float]:
+        self.sampler.set_epoch(self.epoch)
+        self.train_model.train()
+        device = self.process.device
+        sums = torch.zeros(3, dtype=torch.float64)  # loss, box, cls
+        seen, start = 0, time.perf_counter()
+        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",
+                   file=sys.stderr, disable=not self.process.is_main, leave=False)
+        for step, (images, targets) in enumerate(bar, 1):
+            images = images.to(device, non_blocking=True).float().div_(255.0)
+            targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+            losses = self.train_model(images, targets)
+            loss = losses["bbox_regression"] + losses["classification"]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # after backward the gradients are all-reduced, so every process sees the same non-finite norm
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss "
+                                 f"{loss.item():.4g}, gradient norm {norm.item():.4g} (try a lower --lr)",
+                                 self.run_dir)
+            self.optimizer.step()
+            self.scheduler.step()
+            sums += torch.tensor([loss.item(), losses["bbox_regression"].item(),
+                                  losses["classification"].item()], dtype=torch.float64)
+            seen += len(images) * self.process.world_size
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / (time.perf_counter() - start):.1f}")
+        if self.process.distributed:
+            dist.all_reduce(sums)
+            sums /= self.process.world_size
+        loss, loss_box, loss_cls = (sums / max(1, self.steps_per_epoch)).tolist()
+        return {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, "loss_box": loss_box,
+                "loss_cls": loss_cls}
+
+    def save(self, row: dict[str, Any]) -> None:
+        extra = {"epoch": self.epoch, "train_config": self.config.to_dict(),
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "sampler": {"seed": self.sampler.seed, "epoch": self.epoch}, "history": self.history,
+                 "rng": rng_state()}
+        current = row.get("val_mAP", -math.inf)
+        if current > self.best_map or not (self.run_dir / BEST_FILE).exists():
+            self.best_map = max(current, self.best_map)
+            save_checkpoint(self.run_dir / BEST_FILE, self.model, extra={**extra, "best_mAP": self.best_map})
+        save_checkpoint(self.run_dir / LAST_FILE, self.model, extra={**extra, "best_mAP": self.best_map})
+        write_metrics(self.run_dir / METRICS_FILE, self.history)
+
+
+def train(config: TrainConfig, resume: bool = False) -> list[dict[str, Any]]:
+    """Run (or, with ``resume``, continue) training as described in the module docstring."""
+    with process_group(config.device) as process:
+        return Trainer(config, process, resume).run()

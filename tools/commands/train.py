@@ -1,0 +1,130 @@
+"""``dftag train``: train a face real/fake detector on a split dataset, with validation, checkpoints and resume."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from annotations.dataset import load_coco_json
+from annotations.errors import DftagError
+from detector.augment import AugmentConfig
+from detector.config import MODEL_DEFAULTS, OPTIMIZERS, TrainConfig
+from detector.models import ARCHITECTURES, DEFAULT_ARCH
+from detector.train import CONFIG_FILE, resume_config, train
+from tools.commands._common import add_parser
+
+
+def _defaults_table() -> str:
+    rows = [f"  {arch:<13} size {d.image_size}, batch {d.batch_size}, {d.optimizer} lr {d.lr:g}, "
+            f"weight decay {d.weight_decay:g}, {d.epochs} epochs" for arch, d in MODEL_DEFAULTS.items()]
+    return "\n".join(rows)
+
+
+DESCRIPTION = f"""\
+Train an SSD face detector that tags every face real or fake, on DATASET's train.json, validating after every
+epoch on val.json (run 'dftag split' first). Writes RUN/config.json, RUN/metrics.csv (one row per epoch:
+losses, per-class AP50 and COCO mAP on val), RUN/last.pt and RUN/best.pt (highest val mAP).
+
+Training augments every image (zoom-out, face-safe crop, flip, rotation, scale, brightness/contrast, blur,
+JPEG; see docs/training.md and --augment) and can turn real faces into self-blended fakes (--self-blend).
+A loss that becomes NaN or infinite stops the run with an error naming the epoch and step.
+
+--resume continues RUN exactly where last.pt left off (also after a crash or kill): the settings come from
+RUN/config.json; only --epochs (to extend a run: the cosine schedule then spans the new total), --workers
+and --device may change. With --seed on CPU the result equals an uninterrupted run's.
+
+Multi-GPU or multi-node: start the same command with torchrun (NCCL on GPUs, gloo on CPUs); --batch-size is
+per process.
+
+Defaults per model (flags override):
+{_defaults_table()}
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "train", help="train the face real/fake detector", description=DESCRIPTION, examples=[
+        "dftag train --data data/ds --out runs/mnv2",
+        "dftag train --data data/ds --model ssdlite-mnv2 --epochs 20 --self-blend 0.3 --balanced --out runs/sbi",
+        "dftag train --data data/ds --out runs/mnv2 --resume                # continue after a crash",
+        "dftag train --data data/ds --out runs/mnv2 --resume --epochs 30    # extend a finished run",
+        "dftag train --data data/ds --out runs/ft --init runs/mnv2/best.pt --lr 5e-4 --augment aug.json",
+        "torchrun --nproc-per-node 4 -m tools.cli train --data data/ds --out runs/ddp --device cuda",
+    ])
+    p.add_argument("--data", required=True, metavar="DATASET", help="dataset folder with train.json and val.json")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder for config, metrics and checkpoints")
+    p.add_argument("--model", dest="arch", choices=ARCHITECTURES, default=None,
+                   help=f"architecture (default: {DEFAULT_ARCH})")
+    p.add_argument("--epochs", type=int, help="total number of epochs (default: per model)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
+    p.add_argument("--image-size", type=int, help="square network input side in pixels (default: per model)")
+    p.add_argument("--batch-size", type=int, help="images per step and process (default: per model)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: per model)")
+    p.add_argument("--weight-decay", type=float, help="weight decay of non-bias, non-norm weights")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: per model)")
+    p.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs (default: 1)")
+    p.add_argument("--grad-clip", type=float, help="maximum gradient L2 norm (default: 10)")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes (default: 2; 0 = load in-process)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto = CUDA when available (default)")
+    p.add_argument("--seed", type=int, help="seed of initialisation, data order and augmentation (default: 0)")
+    p.add_argument("--init", metavar="PATH", help="start from the weights of a dftag checkpoint or state dict")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False,
+                   help="do not use ImageNet backbone weights (random initialisation)")
+    p.add_argument("--self-blend", type=float, metavar="P",
+                   help="probability of turning each real face into a self-blended fake (default: 0)")
+    p.add_argument("--balanced", action="store_const", const=True,
+                   help="sample images by their rarest class (real, fake, no face) instead of uniformly")
+    p.add_argument("--augment", metavar="JSON", help="augmentation settings (fields of AugmentConfig in "
+                                                     "docs/training.md; missing ones keep their defaults)")
+    p.add_argument("--no-augment", action="store_true", help="train on resized images only")
+    p.set_defaults(func=run)
+
+
+def augment_config(args: argparse.Namespace) -> AugmentConfig | None:
+    """The augmentation settings from ``--augment`` / ``--no-augment`` (``None`` = not given)."""
+    if args.no_augment:
+        return AugmentConfig(**{k: 0.0 for k in AugmentConfig.__dataclass_fields__ if k.endswith("_p")})
+    if args.augment is None:
+        return None
+    values = load_coco_json(args.augment)
+    if not isinstance(values, dict):
+        raise DftagError("augmentation settings must be a JSON object", args.augment)
+    try:
+        return AugmentConfig.from_dict(values)
+    except KeyError as err:
+        raise DftagError(f"unknown augmentation settings: {err.args[0]}", args.augment) from None
+    except (TypeError, ValueError) as err:
+        raise DftagError(f"bad augmentation settings: {err}", args.augment) from None
+
+
+def check_ranges(config: TrainConfig) -> None:
+    problems = [(config.epochs >= 1, "--epochs must be at least 1"),
+                (config.batch_size >= 2, "--batch-size must be at least 2 (batch norm)"),
+                (config.lr > 0, "--lr must be positive"),
+                (config.workers >= 0, "--workers cannot be negative"),
+                (0 <= config.self_blend <= 1, "--self-blend must be a probability in 0..1")]
+    for ok, message in problems:
+        if not ok:
+            raise DftagError(message)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = {"data": args.data, "epochs": args.epochs, "image_size": args.image_size,
+                "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
+                "optimizer": args.optimizer, "warmup_epochs": args.warmup_epochs, "grad_clip": args.grad_clip,
+                "workers": args.workers, "device": args.device, "seed": args.seed, "init": args.init,
+                "pretrained": args.pretrained, "self_blend": args.self_blend, "balanced": args.balanced,
+                "augment": augment_config(args)}
+    if args.resume:
+        if not (Path(args.out) / CONFIG_FILE).exists():
+            raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
+        config = resume_config(Path(args.out), {**settings, "arch": args.arch})
+    else:
+        config = TrainConfig.for_model(args.arch or DEFAULT_ARCH, out=args.out, **settings)
+    check_ranges(config)
+    history = train(config, resume=args.resume)
+    if history:
+        best = max(history, key=lambda row: row.get("val_mAP", float("-inf")))
+        print(f"trained {history[-1]['epoch']} epochs; best val mAP {best.get('val_mAP', float('nan')):.4f} "
+              f"(AP50 real {best.get('val_AP50_real', float('nan')):.4f}, fake "
+              f"{best.get('val_AP50_fake', float('nan')):.4f}) at epoch {best['epoch']}; run in {args.out}")
+    return 0
