@@ -85,3 +85,17 @@ def greedy_match(iou: np.ndarray, n_dets: np.ndarray, thresholds: np.ndarray, gt
     out = np.empty_like(match)
     out[order] = match
     return out
+
+
+def match_image(dt_boxes: np.ndarray, gt_boxes: np.ndarray, gt_crowd: np.ndarray, gt_ignore: np.ndarray,
+                threshold: float = 0.5) -> np.ndarray:
+    """Match one image's detections (COCO xywh, in descending score order) to its ground truth at one
+    threshold; ``gt_ignore`` marks boxes that are ignored (crowd, difficult). Returns ``(D,)`` int64 ground-truth
+    indices, ``-1`` for no match; a detection matched to an ignored box keeps that box's index."""
+    if len(dt_boxes) == 0 or len(gt_boxes) == 0:
+        return np.full(len(dt_boxes), -1, dtype=np.int64)
+    iou = box_iou_xywh(dt_boxes, gt_boxes, gt_crowd)[None]
+    ignore = np.asarray(gt_ignore, dtype=bool)
+    match = greedy_match(iou, np.array([len(dt_boxes)]), np.array([threshold]), ignore[None, None],
+                         (ignore | np.asarray(gt_crowd, dtype=bool))[None])
+    return match[0, 0, 0]

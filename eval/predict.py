@@ -1,0 +1,96 @@
+"""Run a :class:`detector.inference.Detector` over a dataset's images and turn its output into what the
+evaluation needs: COCO results and matched (fake logit, true label) pairs for calibration.
+
+Images are read one batch at a time and not kept. Boxes are absolute pixel xyxy in memory and COCO xywh in the
+results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from annotations.dataset import CLASS_NAMES, FAKE, Dataset, xywh_to_xyxy
+from detector.data import read_image
+from detector.inference import DEFAULT_BATCH_SIZE, Detections, Detector
+from detector.train import coco_results
+from eval.matching import match_image
+
+EVAL_SCORE_THRESHOLD = 0.01  # keep low-score detections so precision-recall curves reach high recall
+
+
+@dataclass
+class DatasetPredictions:
+    """One :class:`Detections` per image of ``dataset``, in ``dataset.images`` order."""
+
+    dataset: Dataset
+    detections: list[Detections]
+
+    def coco_results(self) -> list[dict[str, Any]]:
+        return [r for img, det in zip(self.dataset.images, self.detections) for r in coco_results(det, img["id"])]
+
+    def matched_logits(self, iou_threshold: float = 0.5, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """``(fake_logit, label)`` for each detection with score ``>= min_score`` matched (class-agnostic, IoU
+        ``>= iou_threshold``) to a ground-truth face that is not crowd or difficult; label 1 fake, 0 real."""
+        by_image = self.dataset.annotations_by_image()
+        logits, labels = [], []
+        for img, det in zip(self.dataset.images, self.detections):
+            anns = by_image[img["id"]]
+            keep = np.flatnonzero(det.scores >= min_score)
+            keep = keep[np.argsort(-det.scores[keep], kind="stable")]
+            boxes = det.boxes[keep].astype(np.float64)
+            dt_xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+            gt_xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+            crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
+            ignore = crowd | np.array([bool(a.get("difficult", 0)) for a in anns], dtype=bool)
+            match = match_image(dt_xywh, gt_xywh, crowd, ignore, iou_threshold)
+            for d, g in zip(keep, match):
+                if g >= 0 and not ignore[g]:
+                    logits.append(float(det.fake_logit[d]))
+                    labels.append(int(anns[g]["category_id"] == FAKE))
+        return np.array(logits, dtype=np.float64), np.array(labels, dtype=np.int64)
+
+
+def predict_dataset(detector: Detector, dataset: Dataset, score_threshold: float = EVAL_SCORE_THRESHOLD,
+                    batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> DatasetPredictions:
+    """Detections for every image of ``dataset`` (a progress bar on stderr with ``progress``)."""
+    detections: list[Detections] = []
+    images = dataset.images
+    with tqdm(total=len(images), desc="predict", unit="img", disable=not progress, leave=False) as bar:
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            detections.extend(detector.predict([read_image(dataset.image_path(img)) for img in chunk],
+                                               score_threshold=score_threshold, batch_size=batch_size))
+            bar.update(len(chunk))
+    return DatasetPredictions(dataset=dataset, detections=detections)
+
+
+def gt_boxes_xyxy(annotations: list[dict[str, Any]]) -> np.ndarray:
+    """Ground-truth boxes of one image as ``(N, 4)`` float xyxy pixels."""
+    return np.array([xywh_to_xyxy(a["bbox"]) for a in annotations], dtype=np.float64).reshape(-1, 4)
+
+
+def example_frames(predictions: DatasetPredictions, count: int, threshold: float) -> list:
+    """Up to ``count`` frames spread evenly over the images that have ground truth, each with its ground truth
+    and the detections scoring ``>= threshold``, ready for :func:`eval.plots.plot_examples`."""
+    from eval.plots import Example
+
+    dataset = predictions.dataset
+    by_image = dataset.annotations_by_image()
+    with_faces = [i for i, img in enumerate(dataset.images) if by_image[img["id"]]]
+    if count <= 0 or not with_faces:
+        return []
+    picks = sorted({with_faces[int(k)] for k in np.linspace(0, len(with_faces) - 1, min(count, len(with_faces)))})
+    out = []
+    for i in picks:
+        img, det = dataset.images[i], predictions.detections[i]
+        anns = by_image[img["id"]]
+        keep = det.scores >= threshold
+        out.append(Example(image=read_image(dataset.image_path(img)), gt_boxes=gt_boxes_xyxy(anns),
+                           gt_labels=[CLASS_NAMES.get(a["category_id"], str(a["category_id"])) for a in anns],
+                           pred_boxes=det.boxes[keep], pred_labels=[CLASS_NAMES[int(c)] for c in det.labels[keep]],
+                           pred_scores=det.scores[keep], title=img["file_name"]))
+    return out

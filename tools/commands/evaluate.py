@@ -1,0 +1,85 @@
+"""``dftag evaluate``: score a detector on a dataset split, or any COCO results file, into a report folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from annotations.dataset import load_coco_json, load_dataset
+from annotations.errors import DftagError
+from eval.report import check_output, detection_report, examples_report, write_report
+from eval.results import load_results
+from tools.commands._common import add_parser
+
+DESCRIPTION = """\
+Score face detections against ground truth and write a report folder: metrics.json (every number), report.md,
+a self-contained report.html, and PNG plots (precision-recall per class, example frames).
+
+Either run a model on a dataset split (--model with --data; the detections are also saved as
+results.json), or score any detector's COCO results file (--preds with --gt). Reported: per-class AP at IoU 0.5
+under VOC 2007 11-point, VOC 2010+ all-point and COCO 101-point interpolation, mAP, the 12-number COCO summary
+(identical to pycocotools' COCOeval), and precision/recall at --threshold. Crowd and 'difficult' faces are
+ignored. AP values are in 0..1; -1 (n/a) means no ground truth to measure.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "evaluate", help="score a detector (or a COCO results file) into a report",
+                   description=DESCRIPTION,
+                   examples=["dftag evaluate --model runs/r1/best.pt --data data/ds --out reports/r1-test",
+                             "dftag evaluate --model best.pt --data data/ds --split val --out rep --force",
+                             "dftag evaluate --preds results.json --gt data/ds/test.json --out reports/other"])
+    source = p.add_argument_group("what to score (one of)")
+    source.add_argument("--model", help="dftag checkpoint (.pt) to run on --data")
+    source.add_argument("--preds", help="COCO results JSON: [{image_id, category_id, bbox [x,y,w,h], score}]")
+    p.add_argument("--data", help="dataset folder (with --model)")
+    p.add_argument("--split", default="test", help="split of --data to score (default: test)")
+    p.add_argument("--gt", help="COCO ground-truth JSON (with --preds)")
+    p.add_argument("--out", required=True, help="report folder to create")
+    p.add_argument("--threshold", type=float, default=0.3,
+                   help="score at which the operating point and example boxes are shown (default: 0.3)")
+    p.add_argument("--examples", type=int, default=6, help="example frames in the report (--model; default: 6)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eval.detection import evaluate
+
+    if bool(args.model) == bool(args.preds):
+        raise DftagError("give either --model (with --data) or --preds (with --gt)")
+    if args.model and not args.data:
+        raise DftagError("--model needs --data DATASET")
+    if args.preds and not args.gt:
+        raise DftagError("--preds needs --gt GROUND_TRUTH.json")
+    check_output(args.out, args.force)
+    extra, examples = {}, []
+    if args.model:
+        from detector.inference import Detector
+        from detector.train import resolve_device
+        from eval.predict import example_frames, predict_dataset
+
+        dataset = load_dataset(args.data, args.split)
+        detector = Detector.load(args.model, device=resolve_device(args.device))
+        predictions = predict_dataset(detector, dataset, batch_size=args.batch_size)
+        gt, results = dataset.coco, predictions.coco_results()
+        evaluation = evaluate(gt, results, gt_path=dataset.source)
+        examples = example_frames(predictions, args.examples, args.threshold)
+        extra["results.json"] = results
+        title = f"Detection report: {detector.model_id} on {dataset.source}"
+        source = {"model": str(args.model), "model_id": detector.model_id, "data": str(args.data),
+                  "split": args.split}
+    else:
+        gt, results = load_coco_json(args.gt), load_results(args.preds)
+        evaluation = evaluate(gt, results, gt_path=args.gt, results_path=args.preds)
+        title = f"Detection report: {args.preds} against {args.gt}"
+        source = {"preds": str(args.preds), "gt": str(args.gt)}
+    metrics, sections, jobs = detection_report(evaluation, args.threshold)
+    example_sections, example_jobs = examples_report(examples)
+    write_report(args.out, title, {"source": source, **metrics}, sections + example_sections, jobs + example_jobs,
+                 force=args.force, extra_json=extra)
+    print(f"mAP50 {metrics['mAP50']:.4f}  mAP@[.50:.95] {metrics['mAP']:.4f}  "
+          + "  ".join(f"AP50 {name} {ap:.4f}" for name, ap in metrics["AP50"].items()))
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,60 @@
+"""``dftag evaluate-videos``: score one probability-of-fake per video against REAL/FAKE labels."""
+
+from __future__ import annotations
+
+import argparse
+
+from eval.report import check_output, video_report, write_report
+from eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS, align, load_video_labels, load_video_scores
+from tools.commands._common import add_parser
+
+DESCRIPTION = """\
+Score video-level predictions (one probability that the video is fake per video) against labels and write a
+report folder: metrics.json, report.md, report.html, roc.png and reliability.png.
+
+Scores: a CSV with header 'filename,label' where label is the probability of fake (the DFDC submission
+format). Labels: a DFDC metadata.json ({"x.mp4": {"label": "FAKE"|"REAL", ...}}) or a CSV 'filename,label' with
+REAL/FAKE or 0/1 (1 = fake). Videos match by file name (folders ignored); every scored video needs a label,
+labelled videos without a score are counted and left out.
+
+Reported: log loss as Kaggle scored DFDC (predictions clipped to [eps, 1 - eps]), exact ROC AUC (ties count
+one half), expected calibration error, and at --threshold (score >= threshold is called fake) the confusion
+matrix, accuracy, precision, recall (fakes caught) and specificity (reals passed).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "evaluate-videos", help="score per-video fake probabilities (log loss, AUC, ...)",
+                   description=DESCRIPTION,
+                   examples=["dftag evaluate-videos --scores scores.csv --labels data/raw/metadata.json --out rep",
+                             "dftag evaluate-videos --scores scores.csv --labels labels.csv --threshold 0.7 "
+                             "--out rep --force"])
+    p.add_argument("--scores", required=True, help="scores.csv (filename,label = probability of fake)")
+    p.add_argument("--labels", required=True, help="metadata.json (DFDC) or labels.csv (filename,label)")
+    p.add_argument("--out", required=True, help="report folder to create")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"call a video fake when its score is >= this (default: {DEFAULT_THRESHOLD})")
+    p.add_argument("--eps", type=float, default=LOG_LOSS_EPS,
+                   help=f"log-loss clipping of predictions to [eps, 1-eps] (default: {LOG_LOSS_EPS:g})")
+    p.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eval.video_metrics import video_metrics
+
+    check_output(args.out, args.force)
+    videos = align(load_video_scores(args.scores), load_video_labels(args.labels), args.scores)
+    metrics, sections, jobs = video_report(videos, video_metrics(videos, args.threshold, args.eps, args.bins))
+    metrics = {"source": {"scores": str(args.scores), "labels": str(args.labels)}, **metrics,
+               "videos": [{"filename": n, "label": int(y), "score": float(s)}
+                          for n, y, s in zip(videos.names, videos.labels, videos.scores)]}
+    write_report(args.out, f"Video report: {args.scores}", metrics, sections, jobs, force=args.force)
+    auc = metrics["roc_auc"]
+    print(f"{metrics['n_videos']} videos  log loss {metrics['log_loss']:.4f}  "
+          f"AUC {'n/a' if auc is None else f'{auc:.4f}'}  accuracy {metrics['accuracy']:.4f}  ECE {metrics['ece']:.4f}")
+    if metrics["n_unscored"]:
+        print(f"note: {metrics['n_unscored']} labelled videos have no score and were left out")
+    print(f"wrote {args.out}")
+    return 0
