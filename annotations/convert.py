@@ -1,0 +1,252 @@
+"""From a reader's :class:`~annotations.formats.base.Annotations` to a canonical dataset folder.
+
+:func:`convert` maps every label through the :class:`~annotations.labels.LabelMap` (unknown labels are one
+error listing each label and where it occurs, or dropped with ``skip_unknown``), checks that every image and
+video exists, then builds the dataset in a temporary folder that is renamed into place at the end: stills
+are copied (or shrunk), videos are decoded once each and exactly the wanted frames stored
+(:mod:`annotations.frames`), boxes are mapped to stored pixels, clipped, and written with
+:func:`annotations.dataset.save_coco`. Nothing is left behind when anything fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from annotations.atomic import atomic_dir
+from annotations.dataset import ANNOTATIONS_FILE, CLASS_IDS, IMAGES_DIR, new_coco, save_coco, xyxy_to_xywh
+from annotations.errors import DftagError, Warnings
+from annotations.formats.base import Annotations, Box, StillImage, VideoAnnotations, safe_relative
+from annotations.formats.dfdc import VideoMeta, group_of
+from annotations.frames import clip_box, cut_frames, image_geometry, store_image, video_geometry
+from annotations.labels import LabelMap
+from annotations.video import output_size, probe
+
+_SHOWN_PLACES = 3  # locations listed per file in the unknown-label error
+
+
+@dataclass
+class ConvertOptions:
+    label_map: LabelMap = field(default_factory=LabelMap)
+    skip_unknown: bool = False
+    every: int | None = None  # keep only annotated frames whose index is a multiple of this
+    negatives_every: int | None = None  # also store every N-th unannotated frame, without boxes
+    max_side: int | None = None  # shrink stored images so the longer side is at most this (pixels)
+    groups: dict[str, VideoMeta] | None = None  # DFDC metadata by video file name (--groups)
+
+
+@dataclass
+class Summary:
+    stills: int = 0
+    frames: int = 0
+    videos: int = 0
+    boxes: Counter = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        per_class = ", ".join(f"{name} {self.boxes[name]}" for name in CLASS_IDS)
+        return [f"images: {self.stills + self.frames} ({self.frames} frames from {self.videos} videos, "
+                f"{self.stills} still images)",
+                f"boxes: {sum(self.boxes.values())} ({per_class})"]
+
+
+def _where_text(places: list[str]) -> str:
+    shown = "; ".join(places[:_SHOWN_PLACES])
+    return f"{len(places)} box{'es' if len(places) > 1 else ''}: {shown}" + (" ..." if len(places) > _SHOWN_PLACES else "")
+
+
+def map_labels(ann: Annotations, options: ConvertOptions, warnings: Warnings, display: Callable[[Path], str]) -> None:
+    """Replace every box label by its class name (``real``/``fake``) and every video label likewise.
+
+    Unknown labels raise one :class:`DftagError` listing them all, with counts and places per file, unless
+    ``options.skip_unknown`` (the boxes are then dropped and counted as a warning).
+    """
+    unknown: dict[str, dict[str, list[str]]] = {}
+
+    def mapped(boxes: list[Box], source: Path) -> list[Box]:
+        kept = []
+        for box in boxes:
+            name = options.label_map.class_name(box.label)
+            if name is None:
+                unknown.setdefault(box.label, {}).setdefault(display(source), []).append(box.where)
+                warnings.add("boxes with unknown labels skipped", f"{box.label!r} in {display(source)} ({box.where})")
+            else:
+                box.label = name
+                kept.append(box)
+        return kept
+
+    for image in ann.images:
+        image.boxes = mapped(image.boxes, image.source)
+        if image.extra.get("video_label") is not None:
+            _video_label(image.extra["video_label"], options, unknown, display(image.source), image.name)
+    for video in ann.videos:
+        video.frames = {f: kept for f, boxes in video.frames.items() if (kept := mapped(boxes, video.source))}
+        meta = video_meta(video, options)
+        if meta is not None and meta.label is not None:
+            _video_label(meta.label, options, unknown, display(video.source), video.name)
+    if unknown and not options.skip_unknown:
+        parts = [f"{label!r} in " + ", ".join(f"{src} ({_where_text(places)})" for src, places in by_file.items())
+                 for label, by_file in sorted(unknown.items())]
+        raise DftagError("unknown label(s), map them with --label-map CLASS=LABEL,... or drop them with "
+                         "--skip-unknown: " + "; ".join(parts))
+
+
+def _video_label(label: str, options: ConvertOptions, unknown: dict, source: str, where: str) -> str | None:
+    name = options.label_map.class_name(label)
+    if name is None:
+        unknown.setdefault(label, {}).setdefault(source, []).append(f"video label of {where}")
+    return name
+
+
+def video_meta(video: VideoAnnotations, options: ConvertOptions) -> VideoMeta | None:
+    """The video's label and original: from ``--groups`` when given, else from the export itself (DFDC)."""
+    if options.groups is not None and Path(video.name).name in options.groups:
+        return options.groups[Path(video.name).name]
+    if video.video_label or video.original:
+        return VideoMeta(video.video_label, video.original)
+    return None
+
+
+def _check_media(ann: Annotations, display: Callable[[Path], str]) -> None:
+    missing = [(i.name, i.source) for i in ann.images if i.path is None]
+    missing += [(v.name, v.source) for v in ann.videos if v.path is None]
+    if missing:
+        name, source = missing[0]
+        more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
+        raise DftagError(f"media file not found: {name!r} (looked as named, in --media and beside the "
+                         f"annotation file){more}", display(source))
+
+
+class _Names:
+    """Unique output names: a second ``clip`` becomes ``clip_2``."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def take(self, name: str) -> str:
+        stem, suffix = (name.rsplit(".", 1)[0], "." + name.rsplit(".", 1)[1]) if "." in name.rsplit("/", 1)[-1] \
+            else (name, "")
+        candidate, n = name, 1
+        while candidate.casefold() in self.used:
+            n += 1
+            candidate = f"{stem}_{n}{suffix}"
+        self.used.add(candidate.casefold())
+        return candidate
+
+
+class _Builder:
+    """Accumulates canonical image and annotation entries."""
+
+    def __init__(self, warnings: Warnings):
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+        self.warnings = warnings
+        self.summary = Summary()
+
+    def add(self, image: dict[str, Any], boxes: list[Box], to_stored, relative: bool, where: str) -> None:
+        image = {"id": len(self.images) + 1, **image}
+        self.images.append(image)
+        for box in boxes:
+            xyxy = clip_box(to_stored(box, relative), (image["width"], image["height"]), self.warnings,
+                            f"{where} ({box.where})")
+            if xyxy is None:
+                continue
+            x, y, w, h = (round(v, 3) for v in xyxy_to_xywh(xyxy))
+            ann = {"id": len(self.annotations) + 1, "image_id": image["id"], "category_id": CLASS_IDS[box.label],
+                   "bbox": [x, y, w, h], "area": round(w * h, 3), "iscrowd": box.iscrowd}
+            if box.track_id is not None:
+                ann["track_id"] = box.track_id
+            if box.difficult is not None:
+                ann["difficult"] = box.difficult
+            self.annotations.append(ann)
+            self.summary.boxes[box.label] += 1
+
+
+def _frame_indices(video: VideoAnnotations, info, options: ConvertOptions) -> set[int]:
+    wanted = set(video.frames)
+    steps = [s for s in (options.negatives_every, video.sample_every) if s]
+    if steps:
+        estimate = math.ceil((info.duration or 0) * (info.fps or 0) * 1.05) + max(steps)
+        for step in steps:
+            wanted.update(range(0, estimate, step))
+    return wanted
+
+
+def _convert_video(video: VideoAnnotations, options: ConvertOptions, builder: _Builder, names: _Names,
+                   images_dir: Path, display: Callable[[Path], str]) -> None:
+    info = probe(video.path)
+    stored = output_size(info, max_side=options.max_side)
+    geometry = video_geometry(info, video.size, stored, builder.warnings, display(video.source))
+    meta = video_meta(video, options)
+    label = options.label_map.class_name(meta.label) if meta is not None and meta.label is not None else None
+    group = group_of(video.name, meta)
+    prefix = names.take(safe_relative(Path(video.name).stem).replace("/", "_") or "video")
+    seen: set[int] = set()
+    for frame in cut_frames(video.path, _frame_indices(video, info, options), images_dir, prefix, info,
+                            options.max_side):
+        seen.add(frame.index)
+        entry = {"file_name": frame.file_name, "width": stored[0], "height": stored[1], "video": display(video.path),
+                 "frame_index": frame.index, "timestamp": round(frame.timestamp, 6), "group": group}
+        if label is not None:
+            entry["video_label"] = label
+        builder.add(entry, video.frames.get(frame.index, []), geometry.to_stored, video.relative,
+                    f"{display(video.source)}, frame {frame.index}")
+        builder.summary.frames += 1
+    past_end = sorted(set(video.frames) - seen)
+    if past_end:
+        builder.warnings.add("annotated frames past the end of the video skipped",
+                             f"{display(video.source)}: frame {past_end[0]} of {display(video.path)} "
+                             f"({len(past_end)} frames)")
+    builder.summary.videos += 1
+
+
+def _convert_still(image: StillImage, options: ConvertOptions, builder: _Builder, names: _Names,
+                   images_dir: Path, display: Callable[[Path], str]) -> None:
+    name = safe_relative(image.name)
+    if Path(name).suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        name = str(Path(name).with_suffix(".jpg"))
+    name = names.take(name)
+    actual, stored = store_image(image.path, images_dir, name, options.max_side)
+    geometry = image_geometry(actual, image.size, stored, builder.warnings, display(image.source), image.name)
+    extra = image.extra
+    entry = {"file_name": name, "width": stored[0], "height": stored[1], "video": extra.get("video"),
+             "frame_index": extra.get("frame_index"), "timestamp": extra.get("timestamp"),
+             "group": extra.get("group") or Path(name).stem}
+    if extra.get("video_label") is not None:
+        label = options.label_map.class_name(extra["video_label"])
+        if label is not None:
+            entry["video_label"] = label
+    builder.add(entry, image.boxes, geometry.to_stored, image.relative, f"{display(image.source)}, {image.name}")
+    builder.summary.stills += 1
+
+
+def convert(ann: Annotations, out: str | Path, options: ConvertOptions | None = None, warnings: Warnings | None = None,
+            force: bool = False, display: Callable[[Path], str] = str) -> Summary:
+    """Write ``ann`` as a canonical dataset at ``out`` (atomically); returns what was written.
+
+    ``display`` turns paths into the text used in messages and in the images' ``video`` field (the command
+    line uses it to name files inside a zip input as ``export.zip!/member``).
+    """
+    options = options or ConvertOptions()
+    warnings = warnings if warnings is not None else Warnings()
+    map_labels(ann, options, warnings, display)
+    if options.every and options.every > 1:
+        for video in ann.videos:
+            video.frames = {f: b for f, b in video.frames.items() if f % options.every == 0}
+    _check_media(ann, display)
+    if not ann.images and not any(v.frames or v.sample_every or options.negatives_every for v in ann.videos):
+        raise DftagError("nothing to convert: the input has no images and no annotated frames")
+    builder, names = _Builder(warnings), _Names()
+    with atomic_dir(out, overwrite=force) as tmp:
+        images_dir = tmp / IMAGES_DIR
+        images_dir.mkdir()
+        work = [(v, _convert_video) for v in ann.videos] + [(i, _convert_still) for i in ann.images]
+        for item, step in tqdm(work, desc="convert", unit="file", disable=None, leave=False):
+            step(item, options, builder, names, images_dir, display)
+        save_coco(new_coco(builder.images, builder.annotations), tmp / ANNOTATIONS_FILE)
+    return builder.summary

@@ -1,0 +1,128 @@
+"""``dftag convert``: read an annotation export, cut the annotated frames and write a canonical dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from annotations.archive import opened_input
+from annotations.convert import ConvertOptions, convert
+from annotations.errors import DftagError, Warnings
+from annotations.formats import READERS, csv_format, dfdc
+from annotations.labels import LabelMap, parse_class_names
+
+DESCRIPTION = """\
+Convert an annotation export into a dftag dataset (DATASET/annotations.json + DATASET/images/).
+
+Video formats (cvat-video, labelstudio, mot, dfdc) are decoded once per video and exactly the annotated frames
+are stored upright as JPEG (phone videos with rotation metadata included; boxes are rotated when the export
+declares the raw, coded frame size). Tracks are interpolated between keyframes as the tools do. Labels are
+mapped to real/fake: defaults real <- real/pristine/original/genuine and fake <- fake/deepfake/manipulated/
+swapped (any case); extend with --label-map. --input may be a file, a folder or an export zip. Boxes partly
+outside the image are clipped (dropped when under 1 px); repairs are counted as warnings. See docs/formats.md.
+"""
+
+EXAMPLES = [
+    "dftag convert --format cvat-video --input sample/cvat --media sample/videos --out data/faces",
+    "dftag convert --format cvat-video --input task_export.zip --media videos/ --out data/faces --every 5",
+    "dftag convert --format labelstudio --input project-1.json --media videos/ --out data/ls "
+    "--label-map 'real=person_real,ok;fake=df'",
+    "dftag convert --format coco --input instances.json --media images/ --out data/coco --max-side 1280",
+    "dftag convert --format voc --input VOC2012/ --out data/voc --skip-unknown",
+    "dftag convert --format yolo --input yolo_export.zip --out data/yolo",
+    "dftag convert --format mot --input MOT/seq01 --media seq01.mp4 --class-names 1=fake --out data/mot",
+    "dftag convert --format csv --input boxes.csv --media images/ --columns image=filename,label=class --out data/csv",
+    "dftag convert --format dfdc --input dfdc_train_part_0/metadata.json --every 30 --out data/dfdc",
+    "dftag convert --format cvat-video --input cvat/ --media videos/ --groups metadata.json "
+    "--negatives-every 50 --out data/faces --force",
+]
+DFDC_EVERY = 30
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def register(sub) -> None:
+    from tools.commands._common import add_parser
+
+    p = add_parser(sub, "convert", help="convert an annotation export (CVAT, Label Studio, COCO, ...) to a dataset",
+                   description=DESCRIPTION, examples=EXAMPLES)
+    p.add_argument("--format", required=True, choices=sorted(READERS), help="the export's format")
+    p.add_argument("--input", required=True, type=Path, help="annotation file, folder or export zip")
+    p.add_argument("--media", type=Path,
+                   help="folder holding the videos/images the export names (default: beside the annotations)")
+    p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists and is not empty")
+    p.add_argument("--label-map", metavar="SPEC|FILE.json",
+                   help="extra label names: 'real=a,b;fake=c' or a JSON file {\"real\": [...], \"fake\": [...]}")
+    p.add_argument("--skip-unknown", action="store_true", help="drop boxes whose label is not mapped (else an error)")
+    p.add_argument("--every", type=_positive, metavar="N",
+                   help=f"keep annotated frames whose index is a multiple of N; for dfdc, cut every N-th frame "
+                        f"(default {DFDC_EVERY})")
+    p.add_argument("--negatives-every", type=_positive, metavar="N",
+                   help="also store every N-th unannotated video frame as an image without boxes")
+    p.add_argument("--max-side", type=_positive, metavar="PX",
+                   help="shrink stored images so their longer side is at most PX (boxes scaled)")
+    p.add_argument("--groups", type=Path, metavar="metadata.json",
+                   help="DFDC-style metadata giving each video's label and original: a fake's images are grouped "
+                        "with its original (see docs/architecture.md 'Groups')")
+    p.add_argument("--class-names", metavar="ID=NAME,...",
+                   help="class ids of mot and csv files (default 1=real,2=fake), e.g. '1=fake,2=real'")
+    p.add_argument("--columns", metavar="FIELD=COLUMN,...",
+                   help="csv column mapping for fields image,xmin,ymin,xmax,ymax,label "
+                        "(default ssd_keras: image=image_name,xmin=xmin,xmax=xmax,ymin=ymin,ymax=ymax,label=class_id)")
+    p.set_defaults(func=run)
+
+
+def _reader_options(args) -> dict:
+    if args.format == "csv":
+        return {"columns": csv_format.parse_columns(args.columns),
+                "class_names": parse_class_names(args.class_names, csv_format.DEFAULT_CLASS_NAMES)}
+    if args.format == "mot":
+        from annotations.formats.mot import DEFAULT_CLASS_NAMES
+
+        return {"class_names": parse_class_names(args.class_names, DEFAULT_CLASS_NAMES)}
+    if args.format == "dfdc":
+        return {"every": args.every or DFDC_EVERY}
+    for flag, value in (("--columns", args.columns), ("--class-names", args.class_names)):
+        if value:
+            raise DftagError(f"{flag} applies to {'csv' if flag == '--columns' else 'mot and csv'}, "
+                             f"not {args.format}")
+    return {}
+
+
+def run(args) -> int:
+    options = ConvertOptions(label_map=LabelMap.parse(args.label_map), skip_unknown=args.skip_unknown,
+                             every=None if args.format == "dfdc" else args.every,
+                             negatives_every=args.negatives_every, max_side=args.max_side,
+                             groups=dfdc.read_metadata(args.groups) if args.groups else None)
+    if args.media is not None and not args.media.exists():
+        raise DftagError("media folder not found", args.media)
+    reader_options = _reader_options(args)
+    warnings = Warnings()
+    input_path = args.input.resolve()
+    with opened_input(input_path) as root:
+        def display(path: Path) -> str:
+            if root != input_path and Path(path).is_relative_to(root):
+                return f"{args.input}!/{Path(path).relative_to(root).as_posix()}"
+            return str(path)
+
+        try:
+            annotations = READERS[args.format](root, args.media, warnings, **reader_options)
+            summary = convert(annotations, args.out, options, warnings, force=args.force, display=display)
+        except DftagError as err:
+            if root == input_path:
+                raise
+            raise DftagError(str(err).replace(f"{root}/", f"{args.input}!/").replace(str(root), str(args.input))) \
+                from None
+        for kind, example in warnings.examples.items():
+            warnings.examples[kind] = example.replace(f"{root}/", f"{args.input}!/")
+    print(f"wrote {args.out}")
+    for line in summary.lines():
+        print(line)
+    warnings.print()
+    return 0
