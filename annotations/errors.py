@@ -41,6 +41,7 @@ class Warnings:
     def lines(self) -> list[str]:
         return [f"warning: {kind}: {n} (first: {self.examples[kind]})" for kind, n in sorted(self.counts.items())]
 
-    def print(self, file=sys.stderr) -> None:
+    def print(self, file=None) -> None:
+        """Print one line per kind to ``file`` (default: the current ``sys.stderr``)."""
         for line in self.lines():
-            print(line, file=file)
+            print(line, file=file or sys.stderr)
