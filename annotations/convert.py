@@ -208,6 +208,8 @@ def _convert_video(video: VideoAnnotations, options: ConvertOptions, builder: _B
 def _convert_still(image: StillImage, options: ConvertOptions, builder: _Builder, names: _Names,
                    images_dir: Path, display: Callable[[Path], str]) -> None:
     name = safe_relative(image.name)
+    if Path(name).name != image.path.name:  # e.g. a Label Studio upload prefix the file on disk lacks
+        name = str(Path(name).with_name(image.path.name))
     if Path(name).suffix.lower() not in (".jpg", ".jpeg", ".png"):
         name = str(Path(name).with_suffix(".jpg"))
     name = names.take(name)
