@@ -161,6 +161,18 @@ def read_frames(path: str | os.PathLike[str], indices: Iterable[int] | None = No
     yield from _stream_frames(cmd, path, out_w, out_h, wanted if python_filter is None else None, python_filter)
 
 
+_TAIL_LINES = 40  # ffmpeg log lines kept to explain a failure
+_DECODE_PROBLEM = re.compile(r"partial file|Invalid data|Invalid NAL|corrupt|moov atom|Decoding error", re.I)
+_LOG_PREFIX = re.compile(r"^(\[[^\]]*@ 0x[0-9a-f]+\]\s*)+")
+
+
+def _decode_failure(lines: list[str]) -> str:
+    """The most telling of ffmpeg's log lines: the first naming a decoding problem, else the last one."""
+    telling = [ln for ln in lines if _DECODE_PROBLEM.search(ln)]
+    line = telling[0] if telling else (lines[-1] if lines else "")
+    return _LOG_PREFIX.sub("", line)
+
+
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:\s*(-?[\d.e+-]+)")
 
 
@@ -179,7 +191,7 @@ def _stream_frames(cmd: list[str], path, width: int, height: int, selected: list
             if m:
                 timestamps.put((int(m.group(1)), float(m.group(3))))
             elif line.strip():
-                tail[:] = (tail + [line.strip()])[-5:]
+                tail[:] = (tail + [line.strip()])[-_TAIL_LINES:]
         timestamps.put(None)
 
     reader = threading.Thread(target=read_stderr, daemon=True)
@@ -224,7 +236,7 @@ def _stream_frames(cmd: list[str], path, width: int, height: int, selected: list
         rc = proc.wait()
         reader.join(timeout=5)
         if rc != 0 and produced == 0:
-            raise DftagError(f"ffmpeg could not decode the video: {tail[-1] if tail else f'exit {rc}'}", path)
+            raise DftagError(f"ffmpeg could not decode the video: {_decode_failure(tail) or f'exit {rc}'}", path)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -306,7 +318,8 @@ class VideoWriter:
             streams.append(ffmpeg.input(str(audio_from)).audio)
             audio_args = {"acodec": "copy" if source.audio_codec in MP4_AUDIO_CODECS else "aac"}
         cmd = (ffmpeg.output(*streams, str(self._tmp), vcodec="libx264", pix_fmt="yuv420p", crf=crf,
-                             preset=preset, fps_mode="passthrough", movflags="+faststart", f="mp4", **audio_args)
+                             preset=preset, fps_mode="passthrough", movflags="+faststart", f="mp4",
+                             **{"enc_time_base:v": f"1:{10**9 // _MKV_TICK_NS}"}, **audio_args)
                .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
                .compile(cmd=ffmpeg_exe()))
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)

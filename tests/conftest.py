@@ -97,3 +97,14 @@ def face_dataset(tmp_path):
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised ssdlite-mnv2 checkpoint at the smallest input size (no downloads)."""
+    from detector.checkpoint import save_checkpoint
+    from detector.models import build_model
+
+    path = tmp_path_factory.mktemp("tiny_model") / "tiny.pt"
+    save_checkpoint(path, build_model("ssdlite-mnv2", pretrained_backbone=False, image_size=64))
+    return path

@@ -31,7 +31,7 @@ class SquareDetections:
 
 class SquareDetector:
     """Detects :data:`FACE_COLOR` squares (at least ``min_side`` px); every face gets ``p_fake`` (a float, or a
-    function of the box's left edge in pixels) and detection score ``score``."""
+    function of the box (xyxy pixels)) and detection score ``score``."""
 
     model_id = "square-detector"
     temperature = 1.0
@@ -48,7 +48,7 @@ class SquareDetector:
             n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
             boxes = [[x, y, x + w, y + h] for x, y, w, h, _ in stats[1:n] if min(w, h) >= self.min_side]
             boxes = np.array(boxes, np.float32).reshape(-1, 4)
-            p = np.array([self.p_fake(b[0]) if callable(self.p_fake) else self.p_fake for b in boxes], np.float32)
+            p = np.array([self.p_fake(b) if callable(self.p_fake) else self.p_fake for b in boxes], np.float32)
             logit = np.log(p / (1 - p)).astype(np.float32)
             out.append(SquareDetections(boxes, np.where(p >= 0.5, 2, 1).astype(np.int64),
                                         np.full(len(boxes), self.score, np.float32), logit, p))

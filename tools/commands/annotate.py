@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for video in videos:
         try:
-            with tqdm(desc=video.name, unit="frame", file=sys.stderr, leave=False) as bar:
+            with tqdm(desc=video.name, unit="frame", file=sys.stderr, leave=False, disable=None) as bar:
                 result = annotate_video(video, args.out, detector, settings, progress=lambda _: bar.update())
         except DftagError as err:
             failed += 1
