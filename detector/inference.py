@@ -1,0 +1,185 @@
+"""Run a trained detector on images: :class:`Detector` and its per-image :class:`Detections`.
+
+The network (:class:`DetectorNetwork`) takes a batch of uint8 RGB images already resized to the model's square
+input (see :func:`detector.models.resize_image`), normalises them as the model's ``transform`` does, and
+returns every anchor's decoded box (xyxy, input pixels) and its three class logits (background, real, fake).
+Post-processing (:func:`postprocess`) is shared by the torch and the ONNX Runtime backends: a box is labelled
+with the likelier of real and fake, kept when that label's 3-way softmax probability reaches
+``score_threshold``, and boxes overlapping more than ``nms_iou`` are suppressed across both labels (one box
+per face). Boxes are mapped back to original-image pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.ssd import SSD
+from torchvision.ops import batched_nms, clip_boxes_to_image
+
+from annotations.dataset import FAKE, REAL
+from detector.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+from detector.models import model_image_size, resize_image
+
+DEFAULT_SCORE_THRESHOLD = 0.3  # probability of the box's label; what annotated videos show
+DEFAULT_NMS_IOU = 0.45  # torchvision's SSD default
+DEFAULT_BATCH_SIZE = 8
+MAX_DETECTIONS = 100  # per image, after NMS
+
+
+@dataclass
+class Detections:
+    """The faces found in one image; every field has one row per face, best score first.
+
+    ``boxes`` (N, 4) float32 xyxy in original-image pixels; ``labels`` (N,) int64, 1 real / 2 fake (the likelier
+    of the two); ``scores`` (N,) float32, that label's probability under the 3-way softmax; ``fake_logit``
+    (N,) float32 = logit_fake - logit_real (uncalibrated); ``p_fake`` (N,) float32 =
+    sigmoid(fake_logit / temperature), the calibrated probability that the face is fake.
+    """
+
+    boxes: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    fake_logit: np.ndarray
+    p_fake: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+class DetectorNetwork(nn.Module):
+    """The SSD's backbone and head with normalisation in front and box decoding behind.
+
+    Input: uint8 ``(B, S, S, 3)`` RGB at the model's input size ``S``. Output: ``boxes (B, A, 4)`` float xyxy in
+    input pixels (unclipped) and ``logits (B, A, 3)`` (background, real, fake) for all ``A`` anchors. Shares
+    its modules with ``model`` and puts it in eval mode.
+    """
+
+    def __init__(self, model: SSD):
+        super().__init__()
+        model.eval()
+        self.backbone, self.head, self.box_coder = model.backbone, model.head, model.box_coder
+        size = model_image_size(model)
+        transform = model.transform
+        self.register_buffer("mean", torch.tensor(transform.image_mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(transform.image_std).view(1, 3, 1, 1))
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            probe = torch.zeros((1, 3, size, size), device=device)
+            features = list(self.backbone(probe).values())
+            anchors = model.anchor_generator(ImageList(probe, [(size, size)]), features)[0]
+        self.register_buffer("anchors", anchors.clone())
+        self.eval()
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        x = (x - self.mean) / self.std
+        out = self.head(list(self.backbone(x).values()))
+        regression = out["bbox_regression"]  # (B, A, 4)
+        batch, num_anchors = regression.shape[:2]
+        # decode_single takes one column group of 4 per box set: lay the batch out along columns
+        codes = regression.permute(1, 0, 2).reshape(num_anchors, batch * 4)
+        boxes = self.box_coder.decode_single(codes, self.anchors).reshape(num_anchors, batch, 4).permute(1, 0, 2)
+        return boxes, out["cls_logits"]
+
+
+def postprocess(boxes: Tensor, logits: Tensor, image_sizes: Sequence[tuple[int, int]], input_size: int, *,
+                score_threshold: float, nms_iou: float, temperature: float) -> list[Detections]:
+    """Network outputs for a batch -> :class:`Detections` per image (``image_sizes`` are original ``(h, w)``)."""
+    probs = logits.softmax(-1)
+    scores, best = probs[..., 1:].max(-1)  # likelier of real and fake
+    image_idx, anchor_idx = torch.nonzero(scores >= score_threshold, as_tuple=True)
+    kept_boxes = clip_boxes_to_image(boxes[image_idx, anchor_idx], (input_size, input_size))
+    kept_scores = scores[image_idx, anchor_idx]
+    wh = kept_boxes[:, 2:] - kept_boxes[:, :2]
+    valid = (wh > 0).all(1)
+    candidates = torch.nonzero(valid).flatten()
+    # class-agnostic NMS, run once for the whole batch with the image index as the group
+    order = candidates[batched_nms(kept_boxes[valid], kept_scores[valid], image_idx[valid], nms_iou)]
+    selected_logits = logits[image_idx[order], anchor_idx[order]]
+    fake_logit = selected_logits[:, 2] - selected_logits[:, 1]
+    fields = {
+        "boxes": kept_boxes[order],
+        "labels": torch.where(best[image_idx[order], anchor_idx[order]] == 1, FAKE, REAL),
+        "scores": kept_scores[order],
+        "fake_logit": fake_logit,
+        "p_fake": torch.sigmoid(fake_logit / temperature),
+    }
+    owner = image_idx[order]
+    results = []
+    for i, (h, w) in enumerate(image_sizes):
+        mine = torch.nonzero(owner == i).flatten()[:MAX_DETECTIONS]
+        scale = torch.tensor([w, h, w, h], dtype=torch.float32) / input_size
+        out = {k: v[mine] for k, v in fields.items()}
+        out["boxes"] = clip_boxes_to_image(out["boxes"].float() * scale, (h, w))
+        results.append(Detections(**{k: v.cpu().numpy().astype(np.int64 if k == "labels" else np.float32)
+                                     for k, v in out.items()}))
+    return results
+
+
+class Detector:
+    """A face detector that tags each face real or fake; ``predict`` works on uint8 RGB images of any size.
+
+    Build it with :meth:`load` (a checkpoint file) or :meth:`from_model` (an in-memory model, e.g. during
+    training). ``model_id`` names the architecture and the checkpoint's hash; ``temperature`` is the
+    calibration applied to ``p_fake`` (1.0 when uncalibrated).
+    """
+
+    def __init__(self, network: nn.Module | None, *, arch: str, image_size: int, temperature: float = 1.0,
+                 model_id: str = "", device: str | torch.device = "cpu"):
+        self.network = network
+        self.arch = arch
+        self.image_size = image_size
+        self.temperature = float(temperature)
+        self.model_id = model_id or arch
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Detector:
+        """Load a dftag checkpoint (``weights_only``); errors name the file."""
+        ckpt = load_checkpoint(path)
+        model = model_from_checkpoint(ckpt, path)
+        return cls.from_model(model, temperature=ckpt["calibration"]["temperature"],
+                              model_id=checkpoint_id(ckpt["arch"], path), device=device)
+
+    @classmethod
+    def from_model(cls, model: SSD, *, temperature: float = 1.0, model_id: str = "",
+                   device: str | torch.device = "cpu") -> Detector:
+        """Wrap a model built by :func:`detector.models.build_model` (it is switched to eval mode)."""
+        network = DetectorNetwork(model.to(device)).eval()
+        return cls(network, arch=model.dftag_arch, image_size=model_image_size(model), temperature=temperature,
+                   model_id=model_id, device=device)
+
+    def predict(self, images: Sequence[np.ndarray], score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                nms_iou: float = DEFAULT_NMS_IOU, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Detections]:
+        """Detect faces in uint8 RGB ``(H, W, 3)`` images (any sizes); one :class:`Detections` per image."""
+        results: list[Detections] = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            for image in chunk:
+                if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+                        and image.shape[2] == 3):
+                    raise ValueError("images must be uint8 RGB numpy arrays of shape (H, W, 3)")
+            batch = np.stack([resize_image(image, self.image_size) for image in chunk])
+            boxes, logits = self.forward(batch)
+            results.extend(postprocess(boxes, logits, [image.shape[:2] for image in chunk], self.image_size,
+                                       score_threshold=score_threshold, nms_iou=nms_iou,
+                                       temperature=self.temperature))
+        return results
+
+    def forward(self, batch: np.ndarray) -> tuple[Tensor, Tensor]:
+        """Run the network on uint8 ``(B, S, S, 3)`` input; returns CPU ``boxes`` and ``logits`` tensors."""
+        with torch.inference_mode():
+            boxes, logits = self.network(torch.from_numpy(batch).to(self.device))
+        return boxes.cpu(), logits.cpu()
+
+
+def checkpoint_id(arch: str, path: str | os.PathLike) -> str:
+    """A short model id: the architecture and the first 10 hex digits of the file's sha256."""
+    return f"{arch}@{file_sha256(Path(path))[:10]}"

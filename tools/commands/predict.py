@@ -1,0 +1,109 @@
+"""``dftag predict``: run a detector on images and write COCO detection results with ``p_fake``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from annotations.atomic import write_json
+from annotations.dataset import IMAGES_DIR, load_coco_json, xyxy_to_xywh
+from annotations.errors import DftagError
+from annotations.formats.base import IMAGE_SUFFIXES, files_under
+from detector.data import read_image
+from detector.export import load_detector
+from detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
+from tools.commands._common import add_parser
+
+EVAL_SCORE_THRESHOLD = 0.05  # low, so that precision-recall curves (AP) see the weak detections too
+
+DESCRIPTION = f"""\
+Detect faces in images and tag each real or fake; write COCO detection results (JSON list).
+
+Each result is {{"image_id", "category_id" (1 real, 2 fake), "bbox" [x, y, w, h] in pixels, "score" (probability
+of that class), "p_fake" (calibrated probability that the face is fake), "file_name"}}.
+Without --gt, IMAGES are image files and/or folders (searched recursively) and image ids are 1, 2, ... in
+sorted path order. With --gt GT.json (a COCO file, e.g. a dataset's test.json), the GT's images are read from
+DIR (default: the images/ folder beside GT.json) and keep the GT's image ids, ready for 'dftag eval'.
+--model takes a checkpoint (.pt) or an ONNX export (.onnx, run with ONNX Runtime).
+The default --score-threshold ({EVAL_SCORE_THRESHOLD}) keeps weak detections for AP; use 0.3 or more to look
+at the boxes.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "predict", help="detect and tag faces in images; write COCO results",
+                   description=DESCRIPTION,
+                   examples=["dftag predict --model runs/r1/best.pt photos/ --out preds.json",
+                             "dftag predict --model runs/r1/best.pt a.jpg b.png --out preds.json --score-threshold 0.3",
+                             "dftag predict --model runs/r1/best.pt --gt data/ds/test.json --out test_preds.json",
+                             "dftag predict --model model.onnx --gt data/ds/test.json data/ds/images --out p.json"])
+    p.add_argument("images", nargs="*", metavar="IMAGES",
+                   help="image files or folders; with --gt, at most one folder holding the GT's file_names")
+    p.add_argument("--model", required=True, help="checkpoint (.pt) or ONNX export (.onnx)")
+    p.add_argument("--out", required=True, help="results JSON to write (COCO results format)")
+    p.add_argument("--gt", help="COCO file whose images to predict and whose image ids to use")
+    p.add_argument("--score-threshold", type=float, default=EVAL_SCORE_THRESHOLD,
+                   help=f"keep boxes whose class probability reaches this (default: {EVAL_SCORE_THRESHOLD})")
+    p.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
+                   help=f"suppress boxes overlapping a better one more than this IoU (default: {DEFAULT_NMS_IOU})")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"images per network run (default: {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.set_defaults(func=run)
+
+
+def images_from_gt(gt_path: Path, folder: Path | None) -> list[tuple[int, Path, str]]:
+    """``(image_id, path, file_name)`` for every image of a COCO GT file, resolved under ``folder``."""
+    coco = load_coco_json(gt_path)
+    images = coco.get("images") if isinstance(coco, dict) else None
+    if not isinstance(images, list) or not all(isinstance(i, dict) and "id" in i and "file_name" in i
+                                               for i in images):
+        raise DftagError("not a COCO file with images (id, file_name)", gt_path)
+    root = folder if folder is not None else gt_path.parent / IMAGES_DIR
+    return [(img["id"], root / img["file_name"], img["file_name"]) for img in images]
+
+
+def images_from_paths(inputs: list[str]) -> list[tuple[int, Path, str]]:
+    """``(image_id, path, file_name)`` for the image files in ``inputs``, ids 1.. in sorted path order."""
+    paths = sorted({p for given in inputs for p in files_under(Path(given), IMAGE_SUFFIXES)})
+    if not paths:
+        raise DftagError("no images found", " ".join(inputs))
+    return [(i, p, str(p)) for i, p in enumerate(paths, start=1)]
+
+
+def coco_results(image_id: int, file_name: str, det: Detections) -> list[dict[str, Any]]:
+    return [{"image_id": image_id, "category_id": int(label),
+             "bbox": [round(float(v), 2) for v in xyxy_to_xywh(box)],
+             "score": round(float(score), 5), "p_fake": round(float(p_fake), 5), "file_name": file_name}
+            for box, label, score, p_fake in zip(det.boxes, det.labels, det.scores, det.p_fake)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.gt:
+        if len(args.images) > 1 or (args.images and not Path(args.images[0]).is_dir()):
+            raise DftagError("with --gt give at most one IMAGES folder (where the GT's file_names are)",
+                             " ".join(args.images))
+        entries = images_from_gt(Path(args.gt), Path(args.images[0]) if args.images else None)
+    elif args.images:
+        entries = images_from_paths(args.images)
+    else:
+        raise DftagError("give IMAGES (files or folders) or --gt GT.json")
+    if args.batch_size < 1:
+        raise DftagError(f"--batch-size must be at least 1, got {args.batch_size}")
+    detector = load_detector(args.model, device=args.device)
+    results: list[dict[str, Any]] = []
+    with tqdm(total=len(entries), desc="predict", unit="img", leave=False) as bar:
+        for start in range(0, len(entries), args.batch_size):
+            chunk = entries[start:start + args.batch_size]
+            detections = detector.predict([read_image(path) for _, path, _ in chunk],
+                                          score_threshold=args.score_threshold, nms_iou=args.nms_iou,
+                                          batch_size=args.batch_size)
+            for (image_id, _, file_name), det in zip(chunk, detections):
+                results.extend(coco_results(image_id, file_name, det))
+            bar.update(len(chunk))
+    write_json(args.out, results)
+    print(f"{len(results)} detections in {len(entries)} images ({detector.model_id}) -> {args.out}")
+    return 0
