@@ -4,8 +4,9 @@ A face swap or lip-sync changes the pixels of one face (or its lower half) and l
 it was, up to compression noise and sometimes a global colour shift. :func:`change_regions` finds the changed
 regions of a frame pair: both frames are shrunk to a working size, blurred, subtracted; the per-channel median
 of the signed difference (a global colour shift) is removed; pixels whose largest channel difference exceeds a
-noise-adaptive threshold are cleaned with morphological opening and closing, and the largest connected regions
-are kept. :func:`grow_to_face` turns a region into a face box: the detector's face box that covers it when face
+noise-adaptive threshold are cleaned with morphological opening and closing; connected regions near a larger one
+are joined to it when the joined box stays face-shaped (a swap often changes forehead, cheeks and chin in
+separate patches), and the largest regions are kept. :func:`grow_to_face` turns a region into a face box: the detector's face box that covers it when face
 boxes are given, else, for a mouth-only change (lip-sync), a box grown around the mouth by face proportions.
 
 All boxes are absolute pixel ``xyxy`` floats of the input frames; images are ``uint8`` RGB ``(H, W, 3)``.
@@ -35,6 +36,8 @@ class DiffParams:
     close_frac: float = 0.04        # closing kernel (joins a face's changed parts), fraction of the longer side
     min_region_frac: float = 0.002  # a region smaller than this fraction of the frame is noise
     max_region_frac: float = 0.6    # a region larger than this is a scene change or misalignment, not a face
+    merge_gap: float = 1.0          # a region closer than this many times a face region's longer side joins it
+    merge_aspect: tuple[float, float] = (0.8, 2.0)  # ... when the joined box stays face-shaped (height / width)
     keep_frac: float = 0.25         # further regions are kept when at least this fraction of the largest
     max_regions: int = 4            # at most this many regions (faces) per frame
 
@@ -76,20 +79,41 @@ def change_regions(fake: np.ndarray, original: np.ndarray, params: DiffParams = 
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel(params.close_frac))
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     frame_area = float(mask.size)
-    order = sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
-    if not order or stats[order[0], cv2.CC_STAT_AREA] > params.max_region_frac * frame_area:
+    components = sorted(((int(stats[i, cv2.CC_STAT_AREA]), _xyxy(stats[i])) for i in range(1, count)
+                         if stats[i, cv2.CC_STAT_AREA] >= params.min_region_frac * frame_area), key=lambda c: -c[0])
+    if not components or components[0][0] > params.max_region_frac * frame_area:
         return []
-    largest = stats[order[0], cv2.CC_STAT_AREA]
+    groups: list[list] = []  # [changed pixels, box] per face, largest component first
+    for area, box in components:
+        target = next((g for g in groups if _joins(g[1], box, params)), None)
+        if target is None:
+            groups.append([area, box])
+        else:
+            target[0] += area
+            target[1] = _union(target[1], box)
+    groups.sort(key=lambda g: -g[0])
     scale_x = fake.shape[1] / mask.shape[1]
     scale_y = fake.shape[0] / mask.shape[0]
-    regions = []
-    for i in order[: params.max_regions]:
-        area = stats[i, cv2.CC_STAT_AREA]
-        if area < params.min_region_frac * frame_area or area < params.keep_frac * largest:
-            break
-        x, y, w, h = (int(v) for v in stats[i, :4])
-        regions.append((x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y))
-    return regions
+    return [(x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y)
+            for area, (x1, y1, x2, y2) in groups[: params.max_regions] if area >= params.keep_frac * groups[0][0]]
+
+
+def _xyxy(stat: np.ndarray) -> Box:
+    x, y, w, h = (int(v) for v in stat[:4])
+    return (x, y, x + w, y + h)
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _joins(face: Box, part: Box, params: DiffParams) -> bool:
+    """Whether ``part`` is near enough ``face`` and the joined box face-shaped, per ``params``."""
+    gap = max(part[0] - face[2], face[0] - part[2], part[1] - face[3], face[1] - part[3], 0)
+    joined = _union(face, part)
+    aspect = (joined[3] - joined[1]) / max(joined[2] - joined[0], 1)
+    low, high = params.merge_aspect
+    return gap <= params.merge_gap * max(face[2] - face[0], face[3] - face[1]) and low <= aspect <= high
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,16 @@ def test_detector_face_box_is_used_when_it_covers_the_change(tmp_path):
     assert boxes_by_label(tmp_path / "ds")["fake"] == face.tolist() * 2
 
 
+def test_cli_runs_the_detector_of_a_checkpoint(tmp_path, dftag, tiny_checkpoint):
+    make_pair(tmp_path, "a", FACE, n_fake=2, n_orig=2)
+    pairs = write_csv(tmp_path / "pairs.csv", [["a_fake.mp4", "a_orig.mp4"]])
+    code, out, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds", "--model", tiny_checkpoint)
+    assert code == 0, err
+    assert len(boxes_by_label(tmp_path / "ds")["fake"]) == 2
+    code, _, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds2", "--model", tmp_path / "no.pt")
+    assert code == 1 and "no.pt" in err and "not found" in err
+
+
 def test_pair_without_difference_is_skipped_and_counted(tmp_path):
     make_pair(tmp_path, "same", None, n_fake=3, n_orig=3)
     make_pair(tmp_path, "a", FACE, n_fake=2, n_orig=2)

@@ -56,6 +56,15 @@ def test_two_faces_and_specks():
     assert np.allclose(boxes[0], (20, 30, 90, 120), atol=tolerance(320)) and np.allclose(boxes[1], (200, 100, 280, 200), atol=tolerance(320))
 
 
+def test_patches_of_one_face_join_into_one_box():
+    original = textured(240, 320, 7)
+    fake = original
+    for patch in [(130, 40, 190, 70), (120, 95, 150, 130), (140, 150, 180, 170)]:  # forehead, cheek, chin
+        fake = with_change(fake, patch, seed=patch[0])
+    regions = change_regions(fake, original)
+    assert len(regions) == 1 and np.allclose(regions[0], (120, 40, 190, 170), atol=tolerance(320))
+
+
 def test_whole_frame_change_is_not_confident():
     assert change_regions(textured(120, 160, 3), textured(120, 160, 4)) == []
 
