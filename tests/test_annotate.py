@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-from functools import partial
 
 import numpy as np
 import pytest

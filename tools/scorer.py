@@ -2,8 +2,7 @@
 
 Per video: ``frames`` evenly spaced frames are selected and scaled down by ffmpeg itself (the longer side at
 most ``decode_side`` px), detected in batches while ffmpeg decodes ahead, tracked by IoU over the sampled
-frames and aggregated with the same rules as ``dftag annotate`` (:mod:`tools.aggregate`). Boxes in the
-results are scaled back to pixels of the upright full-size frame.
+frames and aggregated with the same rules as ``dftag annotate`` (:mod:`tools.aggregate`).
 
 Many videos run in parallel worker processes, each with ``cores // workers`` torch threads.
 """
@@ -23,7 +22,7 @@ import numpy as np
 from annotations.errors import DftagError
 from annotations.video import VideoInfo, output_size, probe, read_frames
 from tools.aggregate import ScoreRule, TrackScores
-from tools.annotator import FaceDetector, TrackSettings, chunks, coco_box, sidecar
+from tools.annotator import FaceDetector, TrackSettings, chunks, sidecar
 from tools.prefetch import prefetch
 
 DEFAULT_FRAMES = 32
@@ -57,7 +56,6 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
     path = Path(path)
     info = probe(path)
     width, height = output_size(info, max_side=settings.decode_side)
-    to_full = np.array([info.width / width, info.height / height] * 2, np.float32)
     tracker = settings.track.tracker()
     scores = TrackScores(settings.rule)
     frames_seen, detect_s = 0, 0.0
@@ -70,8 +68,7 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
         detect_s += time.perf_counter() - t0
         for frame, det in zip(batch, found):
             frames_seen += 1
-            boxes = np.asarray(det.boxes, np.float32).reshape(-1, 4) * to_full
-            for tb in tracker.update(frame.timestamp, boxes, det.scores):
+            for tb in tracker.update(frame.timestamp, det.boxes, det.scores):
                 scores.add(tb.track_id, frame.index, frame.timestamp, float(det.p_fake[tb.detection]))
     if frames_seen == 0:
         raise DftagError("no frame could be decoded", path)

@@ -1,0 +1,114 @@
+"""dftag score: frame sampling, aggregation, CSV format, sharding, workers, failing videos."""
+
+import csv
+import json
+
+import pytest
+
+import tools.commands.score as score_command
+from annotations.video import probe
+from tests.face_clips import SquareDetector, face_clip
+from tools.aggregate import NO_FACE
+from tools.scorer import ScoreSettings, find_videos, parse_shard, sample_indices, score_video, shard
+
+
+def fake_top(box):
+    """p_fake 0.9 for faces in the upper half of a 64 px high clip, else 0.2."""
+    return 0.9 if box[1] < 32 else 0.2
+
+
+@pytest.fixture
+def square_scoring(monkeypatch):
+    monkeypatch.setattr(score_command, "detector_loader", lambda args: SquareDetector)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_sample_indices_are_evenly_spaced_over_the_estimated_frame_count(tmp_path):
+    info = probe(face_clip(tmp_path / "v.mp4", frames=40, fps=10))
+    assert sample_indices(info, 5) == [0, 10, 20, 29, 39]
+    assert sample_indices(info, 100) == list(range(40))
+
+
+def test_score_video_decodes_small_tracks_and_aggregates(tmp_path):
+    video = face_clip(tmp_path / "v.mp4", frames=30, size=(96, 64), faces=2)
+    detector = SquareDetector(p_fake=fake_top)
+    result = score_video(video, detector, ScoreSettings(frames=10, decode_side=48))
+    assert result["frames_sampled"] == 10 and sum(detector.calls) == 10
+    assert result["decode_size"] == [48, 32]
+    assert [t["frames_seen"] for t in result["tracks"]] == [10, 10]
+    assert result["score"] == pytest.approx(0.9) and result["label"] == "fake"
+    assert result["video_info"]["width"] == 96 and result["timings"]["total_s"] > 0
+
+
+def test_cli_writes_dfdc_csv_and_details(tmp_path, dftag, square_scoring, make_video):
+    face_clip(tmp_path / "in" / "b.mp4", frames=10)  # one face, p_fake 0.8 (the default)
+    make_video("in/a.mp4", size=(64, 48), seconds=0.2, pattern="color")  # no face
+    (tmp_path / "in" / "notes.txt").write_text("not a video, not picked up from a folder")
+    out = tmp_path / "scores.csv"
+    code, stdout, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", out, "--frames", "4",
+                              "--prior", "0.5")
+    assert code == 0, err
+    assert read_csv(out) == [["filename", "label"], ["a.mp4", "0.5"], ["b.mp4", "0.8"]]
+    details = json.loads((tmp_path / "scores.json").read_text())
+    assert details["videos"]["a.mp4"]["label"] == NO_FACE and details["errors"] == {}
+    assert details["videos"]["b.mp4"]["frames_sampled"] == 4 and details["settings"]["frames"] == 4
+    assert "scored 2 of 2" in stdout
+
+
+def test_failing_video_is_reported_and_skipped(tmp_path, dftag, square_scoring):
+    good = face_clip(tmp_path / "good.mp4", frames=4)
+    (tmp_path / "broken.mp4").write_text("garbage")
+    code, _, err = dftag("score", tmp_path / "broken.mp4", good, "--model", "m.pt", "--out", tmp_path / "s.csv")
+    assert code == 1 and "broken.mp4" in err and "not a decodable video" in err and "Traceback" not in err
+    assert read_csv(tmp_path / "s.csv") == [["filename", "label"], ["good.mp4", "0.8"]]
+    assert "broken.mp4" in json.loads((tmp_path / "s.json").read_text())["errors"]
+
+
+def test_two_workers_give_the_same_scores(tmp_path, dftag, square_scoring):
+    for name in ("a", "b", "c"):
+        face_clip(tmp_path / "in" / f"{name}.mp4", frames=4)
+    code, _, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", tmp_path / "s.csv", "--workers", "2",
+                         "--frames", "2")
+    assert code == 0, err
+    assert read_csv(tmp_path / "s.csv")[1:] == [["a.mp4", "0.8"], ["b.mp4", "0.8"], ["c.mp4", "0.8"]]
+
+
+def test_shards_partition_the_sorted_videos(tmp_path):
+    videos = [tmp_path / f"{i:02d}.mp4" for i in range(10)]
+    for v in videos:
+        v.write_bytes(b"x")
+    found = find_videos([tmp_path])
+    parts = [shard(found, i, 3) for i in range(3)]
+    assert sorted(sum(parts, [])) == videos and sum(map(len, parts)) == 10
+    assert parts[1] == [videos[1], videos[4], videos[7]]
+    assert shard(list(reversed(found)), 1, 3) == parts[1]  # independent of the input order
+    assert parse_shard("2/4") == (2, 4)
+
+
+@pytest.mark.parametrize("bad", ["4/4", "1/0", "1", "a/b"])
+def test_bad_shard_is_one_clear_error(tmp_path, dftag, bad):
+    code, _, err = dftag("score", tmp_path, "--model", "m.pt", "--out", tmp_path / "s.csv", "--shard", bad)
+    assert code == 1 and "--shard" in err
+
+
+def test_shard_cli_scores_only_its_slice(tmp_path, dftag, square_scoring):
+    for name in ("a", "b", "c"):
+        face_clip(tmp_path / "in" / f"{name}.mp4", frames=2)
+    code, _, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", tmp_path / "s.csv", "--shard", "1/2")
+    assert code == 0, err
+    assert read_csv(tmp_path / "s.csv") == [["filename", "label"], ["b.mp4", "0.8"]]
+
+
+def test_output_over_an_input_and_ambiguous_names_are_refused(tmp_path, dftag, square_scoring):
+    video = face_clip(tmp_path / "v.mp4", frames=2)
+    code, _, err = dftag("score", video, "--model", "m.pt", "--out", tmp_path / "v.csv")
+    assert code == 0, err  # v.csv and v.json beside v.mp4 are fine
+    code, _, err = dftag("score", video, "--model", "m.pt", "--out", video)
+    assert code == 1 and "overwrite an input" in err
+    twin = face_clip(tmp_path / "sub" / "v.mp4", frames=2)
+    code, _, err = dftag("score", video, twin, "--model", "m.pt", "--out", tmp_path / "s.csv")
+    assert code == 1 and "ambiguous" in err
