@@ -111,16 +111,19 @@ class PairedFrames:
         if fake.path == original.path:
             with contextlib.closing(self._frames(fake)) as frames:
                 for f in frames:
-                    yield FramePair(f.index, f.timestamp, crop_half(f.image, fake.half), crop_half(f.image, original.half))
+                    yield FramePair(f.index, f.timestamp, crop_half(f.image, fake.half),
+                                    crop_half(f.image, original.half))
             return
         with contextlib.closing(self._frames(fake)) as fakes, contextlib.closing(self._frames(original)) as originals:
-            for f, o in zip(fakes, originals):
+            while True:
+                f, o = next(fakes, None), next(originals, None)
+                if f is None or o is None:
+                    self.length_mismatch = (f is None) != (o is None)
+                    return
                 fake_image, orig_image = crop_half(f.image, fake.half), crop_half(o.image, original.half)
                 if orig_image.shape != fake_image.shape:
                     orig_image = cv2.resize(orig_image, fake_image.shape[1::-1], interpolation=cv2.INTER_AREA)
                 yield FramePair(f.index, f.timestamp, fake_image, orig_image)
-            # zip stops at the shorter one: one more frame from either means the lengths differ
-            self.length_mismatch = next(fakes, None) is not None or next(originals, None) is not None
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -135,7 +138,8 @@ def distinct_faces(boxes: list[Box]) -> list[Box]:
     """Boxes in order, dropping any that overlaps an earlier kept one by more than ``SAME_FACE_IOU``."""
     kept: list[Box] = []
     for box in boxes:
-        if box[2] > box[0] and box[3] > box[1] and (not kept or _box_iou(np.array(box), np.array(kept)).max() <= SAME_FACE_IOU):
+        has_area = box[2] > box[0] and box[3] > box[1]
+        if has_area and (not kept or _box_iou(np.array(box), np.array(kept)).max() <= SAME_FACE_IOU):
             kept.append(box)
     return kept
 
@@ -181,7 +185,8 @@ class DatasetBuilder:
         file_name = f"{self._folder(ref)}/{frame.index:06d}.jpg"
         target = self.root / IMAGES_DIR / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(target), np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
             raise DftagError("cannot write image", target)
         entry = {"id": len(self.images) + 1, "file_name": file_name, "width": image.shape[1],
                  "height": image.shape[0], "video": ref.given, "frame_index": frame.index,

@@ -6,8 +6,9 @@ regions of a frame pair: both frames are shrunk to a working size, blurred, subt
 of the signed difference (a global colour shift) is removed; pixels whose largest channel difference exceeds a
 noise-adaptive threshold are cleaned with morphological opening and closing; connected regions near a larger one
 are joined to it when the joined box stays face-shaped (a swap often changes forehead, cheeks and chin in
-separate patches), and the largest regions are kept. :func:`grow_to_face` turns a region into a face box: the detector's face box that covers it when face
-boxes are given, else, for a mouth-only change (lip-sync), a box grown around the mouth by face proportions.
+separate patches), and the largest regions are kept. :func:`grow_to_face` turns a region into a face box: the
+detector's face box that covers it when face boxes are given, else, for a mouth-only change (lip-sync), a box
+grown around the mouth by face proportions.
 
 All boxes are absolute pixel ``xyxy`` floats of the input frames; images are ``uint8`` RGB ``(H, W, 3)``.
 """

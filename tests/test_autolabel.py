@@ -151,12 +151,14 @@ def test_pair_without_difference_is_skipped_and_counted(tmp_path):
     assert not (tmp_path / "ds2").exists()
 
 
-def test_length_mismatch_uses_common_frames(tmp_path):
-    make_pair(tmp_path, "a", FACE, n_fake=4, n_orig=7)
+@pytest.mark.parametrize("n_fake,n_orig", [(4, 7), (5, 4)])
+def test_length_mismatch_uses_common_frames(tmp_path, n_fake, n_orig):
+    make_pair(tmp_path, "a", FACE, n_fake=n_fake, n_orig=n_orig)
     pairs = read_pairs(write_csv(tmp_path / "p.csv", [["a_fake.mp4", "a_orig.mp4"]]))
     report = autolabel_pairs(pairs, tmp_path / "ds", progress=False)
-    assert (report.frames_compared, report.length_mismatches) == (4, 1)
-    assert sorted({img["frame_index"] for img in load_dataset(tmp_path / "ds").images}) == [0, 1, 2, 3]
+    common = min(n_fake, n_orig)
+    assert (report.frames_compared, report.length_mismatches) == (common, 1)
+    assert sorted({img["frame_index"] for img in load_dataset(tmp_path / "ds").images}) == list(range(common))
 
 
 def test_every_thins_frames_and_shared_original_is_stored_once(tmp_path):

@@ -53,7 +53,7 @@ def test_two_faces_and_specks():
     fake[5:7, 300:302] = 255 - fake[5:7, 300:302]  # a speck: removed by the opening
     boxes = sorted(change_regions(fake, original))
     assert len(boxes) == 2
-    assert np.allclose(boxes[0], (20, 30, 90, 120), atol=tolerance(320)) and np.allclose(boxes[1], (200, 100, 280, 200), atol=tolerance(320))
+    assert np.allclose(boxes, [(20, 30, 90, 120), (200, 100, 280, 200)], atol=tolerance(320))
 
 
 def test_patches_of_one_face_join_into_one_box():
