@@ -26,20 +26,23 @@ class SelfBlendConfig:
     contrast: tuple[float, float] = (0.9, 1.1)  # multiplicative, around the face's mean
     scale: tuple[float, float] = (0.95, 1.05)
     shift: float = 0.03
-    mask_axes: tuple[float, float] = (0.6, 0.85)  # ellipse semi-axes / half box size
-    mask_blur: tuple[float, float] = (0.03, 0.12)  # Gaussian sigma / box size
+    mask_axes: tuple[float, float] = (0.55, 0.8)  # ellipse semi-axes / half box size
+    mask_blur: tuple[float, float] = (0.02, 0.05)  # Gaussian sigma / shorter box side
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # peak mask opacity, drawn uniformly
     min_size: int = 8  # pixels: smaller boxes are left alone
 
 
 def elliptical_mask(height: int, width: int, rng: np.random.Generator, config: SelfBlendConfig) -> np.ndarray:
-    """A ``(height, width)`` float32 mask in 0..1: a blurred ellipse centred in the box, scaled by a blend ratio."""
+    """A ``(height, width)`` float32 mask in 0..1: an ellipse centred in the box, blurred by a Gaussian kernel
+    truncated to the margin between ellipse and box (so the mask is exactly 0 on the box's border), times a
+    blend ratio."""
     ax = rng.uniform(*config.mask_axes) * width / 2
     ay = rng.uniform(*config.mask_axes) * height / 2
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    inside = ((xx + 0.5 - width / 2) / ax) ** 2 + ((yy + 0.5 - height / 2) / ay) ** 2 <= 1.0
-    sigma = rng.uniform(*config.mask_blur) * min(height, width)
-    mask = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), sigmaX=max(sigma, 0.5))
+    inside = (((xx + 0.5 - width / 2) / ax) ** 2 + ((yy + 0.5 - height / 2) / ay) ** 2 <= 1.0).astype(np.float32)
+    half = max(0, int(min(width / 2 - ax, height / 2 - ay)) - 1)  # kernel radius that stays inside the box
+    sigma = min(rng.uniform(*config.mask_blur) * min(height, width), half / 3)
+    mask = cv2.GaussianBlur(inside, (2 * half + 1, 2 * half + 1), sigmaX=sigma) if sigma > 0 else inside
     return mask * float(rng.choice(config.blend_ratios))
 
 

@@ -294,6 +294,7 @@ class Trainer:
                 raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss "
                                  f"{loss.item():.4g}, gradient norm {norm.item():.4g} (try a lower --lr)",
                                  self.run_dir)
+            lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
             self.scheduler.step()
             sums += torch.tensor([loss.item(), losses["bbox_regression"].item(),
@@ -304,7 +305,7 @@ class Trainer:
             dist.all_reduce(sums)
             sums /= self.process.world_size
         loss, loss_box, loss_cls = (sums / max(1, self.steps_per_epoch)).tolist()
-        return {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, "loss_box": loss_box,
+        return {"lr": lr, "loss": loss, "loss_box": loss_box,
                 "loss_cls": loss_cls}
 
     def save(self, row: dict[str, Any]) -> None:
