@@ -12,7 +12,6 @@ source labels by ``,``  (``"real=person_real,ok;fake=df"``), or as a JSON file h
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 

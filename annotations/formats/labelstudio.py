@@ -12,7 +12,8 @@ keyframe stays visible to the last frame (``framesCount``). Label Studio's own e
 keyframes; here every visible frame becomes a box, with the region's index in the task as ``track_id``.
 
 **Image tasks** — results of ``type: "rectanglelabels"`` (``value.rectanglelabels``, ``original_width``,
-``original_height``).
+``original_height``). ``original_width``/``original_height`` on a video result declare the frame size the
+percentages refer to (used for the orientation rule of :mod:`annotations.frames`).
 
 The media file is the task's ``data`` value that names a file (``/data/upload/3/1a2b3c4d-clip.mp4``,
 ``s3://...``); it is looked up by base name, with or without the upload prefix, in ``media`` and beside the
@@ -58,6 +59,14 @@ def _rect(item: dict, label: str, json_path: Path, where: str, track_id: int | N
     box = make_box(label, x / 100, y / 100, (x + w) / 100, (y + h) / 100, json_path, where, track_id=track_id)
     box.rotation = to_float(item.get("rotation", 0) or 0, json_path, where, "rotation")
     return box
+
+
+def _declared_size(region: dict, json_path: Path, where: str) -> tuple[int, int] | None:
+    """``(original_width, original_height)`` of a result, when the export gives them."""
+    if region.get("original_width") and region.get("original_height"):
+        return (to_int(region["original_width"], json_path, where, "original_width"),
+                to_int(region["original_height"], json_path, where, "original_height"))
+    return None
 
 
 def video_region_frames(value: dict, label: str, track_id: int, json_path: Path, where: str) -> dict[int, Box]:
@@ -122,15 +131,17 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
             results = _annotation(task, json_path, where, warnings)
             if is_video:
                 frames: dict[int, list[Box]] = {}
+                size = None
                 regions = [r for r in results if r.get("type") == "videorectangle"]
                 for track_id, region in enumerate(regions, start=1):
                     rwhere = f"{where}, region {region.get('id', track_id)}"
+                    size = _declared_size(region, json_path, rwhere) or size
                     value = region.get("value") or {}
                     label = _labels(value, "labels", json_path, rwhere)
                     for f, box in video_region_frames(value, label, track_id, json_path, rwhere).items():
                         frames.setdefault(f, []).append(box)
                 out.videos.append(VideoAnnotations(name=name, path=found, frames=frames, source=json_path,
-                                                   relative=True))
+                                                   size=size, relative=True))
             else:
                 boxes, size = [], None
                 for region in results:
@@ -140,9 +151,7 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
                     value = region.get("value") or {}
                     boxes.append(_rect(value, _labels(value, "rectanglelabels", json_path, rwhere), json_path,
                                        rwhere))
-                    if region.get("original_width") and region.get("original_height"):
-                        size = (to_int(region["original_width"], json_path, rwhere, "original_width"),
-                                to_int(region["original_height"], json_path, rwhere, "original_height"))
+                    size = _declared_size(region, json_path, rwhere) or size
                 out.images.append(StillImage(name=name, path=found, boxes=boxes, source=json_path, size=size,
                                              relative=True))
             skipped = {r.get("type") for r in results} - {"videorectangle", "rectanglelabels"}
