@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed.
@@ -28,6 +34,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
                                dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -63,7 +70,7 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
         raise DftagError("output folder exists and is not empty (use --force to replace it)", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700    try:
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,12 @@ from annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco, x
 from annotations.errors import DftagError, Warnings
 from annotations.video import VideoWriter, probe, read_frames
 from tests.conftest import VFR_ARGS
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _image(i: int, **kw) -> dict:
@@ -34,6 +41,7 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
     atomic.write_json(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
 
 
 def test_atomic_dir_refuses_non_empty_and_replaces_with_overwrite(tmp_path):
@@ -52,6 +60,7 @@ def test_atomic_dir_refuses_non_empty_and_replaces_with_overwrite(tmp_path):
         (d / "y").write_text("2")
     assert [p.name for p in out.iterdir()] == ["y"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+    assert out.stat().st_mode & 0o777 == 0o777 & ~_current_umask()
 
 
 def test_box_conversions_round_trip():
