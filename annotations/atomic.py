@@ -70,7 +70,8 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
         raise DftagError("output folder exists and is not empty (use --force to replace it)", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700    try:
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
+    try:
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
