@@ -299,7 +299,7 @@ def write_face_clip(path: str | Path, tracks: Sequence[Sequence[Sequence[float] 
     for t, boxes in enumerate(tracks):
         present = [i for i, b in enumerate(boxes) if b is not None]
         people.append(Person(t, Identity.random(rng), [tuple(map(float, b)) if b is not None else None for b in boxes],
-                             present[:1] + present[-1:], [Pose()] * frames, [Expression()] * frames))
+                             present, [Pose()] * frames, [Expression()] * frames))
     scene = Scene(size[0], size[1], fps, frames, _background(rng, size[0] + 2 * margin, size[1] + 2 * margin),
                   [(float(margin), float(margin))] * frames, people, 20, 0.0, (1.0, 1.0, 1.0),
                   int(rng.integers(2**31)))

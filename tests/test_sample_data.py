@@ -188,7 +188,7 @@ def _bald(seed: int) -> Identity:
     return replace(Identity.random(np.random.default_rng(seed)), hair_style="bald")
 
 
-@pytest.mark.parametrize("pose", [Pose(), Pose(yaw=25, pitch=-10), Pose(yaw=-20, pitch=8)])
+@pytest.mark.parametrize("pose", [Pose(), Pose(yaw=25, pitch=-10), Pose(roll=15, yaw=-20, pitch=8)])
 def test_draw_face_is_tight_on_its_box(pose):
     canvas = np.zeros((200, 200, 3), np.uint8)
     box = (60.3, 40.7, 131.6, 132.2)
@@ -197,9 +197,9 @@ def test_draw_face_is_tight_on_its_box(pose):
     drawn = canvas.any(-1)
     rows = np.nonzero(drawn.any(1))[0]
     cols = np.nonzero(drawn[int(y1):int(y2)].any(0))[0]  # the face rows (shoulders start below the chin)
-    # pixel k covers [k, k + 1); anti-aliased edges may touch the pixel the edge falls in
-    assert abs(rows[0] - y1) <= 1.5
-    assert abs(cols[0] - x1) <= 1.5 and abs(cols[-1] + 1 - x2) <= 1.5
+    # pixel k covers [k, k + 1); anti-aliasing and the warp's interpolation smear edges by up to a pixel
+    assert abs(rows[0] - y1) <= 2
+    assert abs(cols[0] - x1) <= 2 and abs(cols[-1] + 1 - x2) <= 2
 
 
 def test_fake_face_changes_only_the_inner_face():

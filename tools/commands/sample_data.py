@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    examples=["dftag sample-data --out data/sample",
                              "dftag sample-data --out data/sample --videos 40 --seed 7 --force",
                              "dftag sample-data --out /tmp/tiny --videos 3 --frames 12 --size 160x120",
-                             "dftag convert data/sample/cvat --format cvat-video --videos data/sample/videos "
+                             "dftag convert --format cvat-video --input data/sample/cvat --media data/sample/videos "
                              "--groups data/sample/metadata.json --out data/ds"])
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--videos", type=_positive(int), default=sample_data.DEFAULT_VIDEOS,
