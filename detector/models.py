@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.models import (MobileNet_V2_Weights, MobileNet_V3_Large_Weights, VGG16_Weights, mobilenet_v2,
-                                mobilenet_v3_large, vgg16)
+                                mobilenet_v3_large, vgg)
 from torchvision.models._api import WeightsEnum
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection import _utils as det_utils
@@ -99,8 +100,26 @@ def _mobilenet_v3_ssdlite(weights: WeightsEnum | None, image_size: int) -> SSD:
     return _ssdlite(extractor, image_size, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
 
 
+def _vgg16_features(weights: WeightsEnum | None) -> nn.Module:
+    """torchvision's VGG16 convolutional part only (``.features``), ImageNet or torchvision-initialised.
+
+    ``torchvision.models.vgg16()`` would also build and initialise the 120M-parameter classifier SSD drops.
+    """
+    holder = nn.Module()
+    holder.features = vgg.make_layers(vgg.cfgs["D"])
+    if weights is not None:
+        state = weights.get_state_dict(progress=False)
+        holder.load_state_dict({k: v for k, v in state.items() if k.startswith("features.")})
+    else:
+        for conv in holder.features.modules():
+            if isinstance(conv, nn.Conv2d):  # as torchvision.models.VGG initialises them
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.constant_(conv.bias, 0)
+    return holder
+
+
 def _vgg16_ssd(weights: WeightsEnum | None, image_size: int) -> SSD:
-    backbone = _vgg_extractor(vgg16(weights=weights), highres=False, trainable_layers=5)
+    backbone = _vgg_extractor(_vgg16_features(weights), highres=False, trainable_layers=5)
     anchors = DefaultBoxGenerator([FACE_ASPECT_RATIOS] * 6, scales=SSD300_SCALES)
     # torchvision's ssd300_vgg16 normalisation: mean of the Caffe VGG, undo the [0, 1] scaling
     model = SSD(backbone, anchors, (image_size, image_size), NUM_CLASSES,
@@ -203,7 +222,7 @@ def build_model(arch: str = DEFAULT_ARCH, *, pretrained_backbone: bool = True, i
                         arch, path, hint)
     try:
         model = spec.build(weights, image_size)
-    except (RuntimeError, EOFError, OSError) as err:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
         raise DftagError(f"cannot load ImageNet backbone weights: {err}".splitlines()[0],
                          weights_file(spec.backbone_weights)) from None
     model.dftag_arch = arch
