@@ -1,7 +1,7 @@
 """The video annotator behind ``dftag annotate``: detect, track, score and draw every face, re-encode.
 
-Pipeline per video, three stages overlapping in threads with bounded queues (memory is flat in the video's
-length):
+Pipeline per video, three stages overlapping in threads with queues bounded to :data:`STAGE_BYTES` of frames
+each (memory is flat in the video's length, and the encoder keeps working while a batch is detected):
 
 1. decode (ffmpeg process, prefetch thread): upright RGB frames with their own timestamps;
 2. detect and track (caller's thread): every ``stride``-th frame is detected, ``batch_size`` such frames per
@@ -37,7 +37,8 @@ from tools.render import BoxLabel, Renderer
 from tools.tracker import TrackedBox, Tracker
 
 FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
-QUEUE_FRAMES = 8  # frames buffered between decode, detect and encode
+STAGE_BYTES = 192 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
+MIN_QUEUE_FRAMES = 2
 
 
 class FaceDetections(Protocol):
@@ -190,15 +191,19 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
     info = probe(video)
     state = VideoAnnotation(info, settings)
     renderer = Renderer(info.width, info.height, info.duration, settings.rule.threshold)
-    stride, batch = settings.stride, settings.track.batch_size
+    stride = settings.stride
+    frame_bytes = info.width * info.height * 3
+    queue_frames = max(MIN_QUEUE_FRAMES, STAGE_BYTES // frame_bytes)
+    # keyframes per detector call: --batch-size, fewer if the chunk of frames they span would not fit
+    batch = max(1, min(settings.track.batch_size, STAGE_BYTES // (frame_bytes * stride)))
     start = time.perf_counter()
     detect_s = 0.0
     writer = VideoWriter(mp4_path, info.width, info.height, info.fps or FALLBACK_FPS, crf=settings.crf,
                          preset=settings.preset, audio_from=video)
     encoder: BackgroundConsumer[Frame] = BackgroundConsumer(lambda f: writer.write(f.image, f.timestamp),
-                                                            QUEUE_FRAMES)
+                                                            queue_frames)
     try:
-        for chunk in chunks(prefetch(read_frames(video, info=info), QUEUE_FRAMES), batch * stride):
+        for chunk in chunks(prefetch(read_frames(video, info=info), queue_frames), batch * stride):
             keyframes = [f for f in chunk if f.index % stride == 0]
             t0 = time.perf_counter()
             found = detector.predict([f.image for f in keyframes], score_threshold=settings.track.low_threshold,

@@ -1,0 +1,206 @@
+"""Speed and memory of ``dftag score`` and ``dftag annotate``, measured side by side in one run.
+
+Prints, for a 10 s 1080p clip with faces (the DFDC sample in ../shared/realdata when present, else a
+generated clip with drawn synthetic faces):
+
+* ``score`` wall time of one video (target <= 2 s on 2 CPU cores);
+* ``annotate`` wall time divided by a bare ffmpeg decode + H.264 encode of the same clip (target <= 2.0);
+* a naive baseline (decode every frame to RGB, run the detector on each frame, draw, encode, one after the
+  other) and the speed-up of ``annotate`` over it;
+* peak RSS (process tree: Python and its ffmpeg processes) of ``dftag annotate`` on the 10 s clip and on a
+  long 1080p clip (``--long-minutes``, default 1; the target is < 1.5 GB at 10 minutes: memory must not grow
+  with length).
+
+Without ``--model`` a randomly initialised ssdlite-mnv2 (320 px) is used: same compute, but it finds no
+faces, so pass a trained checkpoint to include tracking and drawing of real boxes.
+
+    python benchmarks/video.py [--model runs/x/best.pt] [--stride 3] [--long-minutes 10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from annotations.video import VideoWriter, ffmpeg_exe, probe, read_frames  # noqa: E402
+from tools.aggregate import ScoreRule, TrackScores  # noqa: E402
+from tools.annotator import AnnotateSettings, annotate_video  # noqa: E402
+from tools.render import BoxLabel, Renderer  # noqa: E402
+from tools.scorer import ScoreSettings, score_video  # noqa: E402
+
+REALDATA_CLIP = ROOT.parent / "shared" / "realdata" / "polimi-ispl+icpr2020dfdc" / "notebook" / "samples" / "lynaeydofd.mp4"
+SIZE, FPS, SECONDS = (1920, 1080), 30, 10
+RSS_POLL_S = 0.2
+
+
+def synthetic_clip(path: Path) -> Path:
+    """10 s of 1080p at 30 fps with two drawn faces drifting across a textured background."""
+    from annotations.synthetic_faces import Identity, draw_face
+
+    rng = np.random.default_rng(0)
+    people = [Identity.random(rng), Identity.random(rng)]
+    w, h = SIZE
+    background = np.clip(rng.normal(110, 25, (h // 8, w // 8, 3)), 0, 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)
+    with VideoWriter(path, w, h, FPS) as writer:
+        for i in range(FPS * SECONDS):
+            frame = background.copy()
+            for k, person in enumerate(people):
+                x = 200 + 900 * k + 3 * i
+                draw_face(frame, [x, 300, x + 300, 700], person, rng, fake=k == 1)
+            writer.write(frame)
+    return path
+
+
+def long_clip(path: Path, minutes: float) -> Path:
+    """A long 1080p 30 fps test pattern, encoded fast by ffmpeg alone."""
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate={FPS}", "-t", str(minutes * 60), "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def random_model(path: Path) -> Path:
+    from detector.checkpoint import save_checkpoint
+    from detector.models import build_model
+
+    save_checkpoint(path, build_model("ssdlite-mnv2", pretrained_backbone=False))
+    return path
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bare_transcode(clip: Path, out: Path) -> None:
+    """What any re-encoder must pay: ffmpeg decoding and encoding H.264 (veryfast), nothing else."""
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-an", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                    str(out)], check=True)
+
+
+def naive_annotate(clip: Path, out: Path, detector) -> None:
+    """Baseline: every frame decoded to RGB, detected alone, drawn and encoded, one step after the other."""
+    info = probe(clip)
+    renderer = Renderer(info.width, info.height, info.duration)
+    scores = TrackScores(ScoreRule())
+    with VideoWriter(out, info.width, info.height, info.fps) as writer:
+        for frame in read_frames(clip):
+            det = detector.predict([frame.image], score_threshold=0.5, batch_size=1)[0]
+            faces = [BoxLabel(b, "fake" if p >= 0.5 else "real", float(p), k + 1)
+                     for k, (b, p) in enumerate(zip(det.boxes, det.p_fake))]
+            for face in faces:
+                scores.add(face.track_id, frame.index, frame.timestamp, face.p_fake)
+            video = scores.video_score()
+            renderer.draw(frame.image, faces, frame.timestamp, video.score, video.label)
+            writer.write(frame.image, frame.timestamp)
+
+
+def _tree_rss(root: int) -> int:
+    """Resident memory (bytes) of process ``root`` and all its descendants."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        rss[int(entry)] = next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                                if line.startswith("VmRSS:")), 0)
+    members, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == pid and p not in members]
+        members.update(children)
+        frontier.extend(children)
+    return sum(rss.get(p, 0) for p in members)
+
+
+def peak_rss_of(cmd: list[str]) -> tuple[int, float]:
+    """Run ``cmd``; returns (peak process-tree RSS in bytes, wall seconds)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    peak = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            done.wait(RSS_POLL_S)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, err = proc.communicate()
+    done.set()
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err.decode(errors='replace').strip()}")
+    return peak, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="detector checkpoint (default: a random ssdlite-mnv2)")
+    parser.add_argument("--clip", help="10 s 1080p clip (default: realdata DFDC sample, else synthetic)")
+    parser.add_argument("--stride", type=int, default=3, help="annotate detection stride (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
+    parser.add_argument("--long-minutes", type=float, default=1.0, help="length of the memory clip (default: 1)")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the naive baseline")
+    args = parser.parse_args()
+
+    import torch
+
+    from detector.inference import Detector
+
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="dftag-bench-video-"))
+    model = Path(args.model) if args.model else random_model(work / "random.pt")
+    clip = Path(args.clip) if args.clip else REALDATA_CLIP if REALDATA_CLIP.is_file() else synthetic_clip(work / "faces.mp4")
+    info = probe(clip)
+    detector = Detector.load(model)
+    print(f"clip: {clip} ({info.width}x{info.height}, {info.fps} fps, {info.duration} s); model: {detector.model_id}; "
+          f"torch threads: {args.threads}; cpu cores: {os.cpu_count()}")
+
+    score_video(clip, detector, ScoreSettings(frames=4))  # warm-up (first-call allocations, file cache)
+    score_s = timed(lambda: score_video(clip, detector, ScoreSettings()))
+    print(f"score (32 frames):            {score_s:6.2f} s   (target <= 2 s)")
+
+    bare_s = timed(lambda: bare_transcode(clip, work / "bare.mp4"))
+    settings = AnnotateSettings(stride=args.stride)
+    annotate_s = timed(lambda: annotate_video(clip, work / "annotated", detector, settings))
+    print(f"bare ffmpeg decode+encode:    {bare_s:6.2f} s")
+    print(f"annotate (stride {args.stride}):          {annotate_s:6.2f} s   ratio {annotate_s / bare_s:.2f}x bare "
+          f"(target <= 2.0)")
+    if not args.skip_naive:
+        naive_s = timed(lambda: naive_annotate(clip, work / "naive.mp4", detector))
+        print(f"naive baseline (stride 1, serial): {naive_s:6.2f} s   annotate is {naive_s / annotate_s:.1f}x faster")
+
+    dftag = [sys.executable, "-m", "tools.cli", "annotate", "--model", str(model), "--stride", str(args.stride)]
+    short_rss, _ = peak_rss_of([*dftag, str(clip), "--out", str(work / "rss_short")])
+    long_path = long_clip(work / "long.mp4", args.long_minutes)
+    long_rss, long_s = peak_rss_of([*dftag, str(long_path), "--out", str(work / "rss_long")])
+    print(f"peak RSS annotate, {info.duration:.0f} s clip: {short_rss / 2**20:7.0f} MiB")
+    print(f"peak RSS annotate, {args.long_minutes:g} min clip: {long_rss / 2**20:7.0f} MiB   ({long_s:.0f} s; "
+          f"target < 1.5 GB at 10 min)")
+    print(f"work files: {work}")
+
+
+if __name__ == "__main__":
+    main()
