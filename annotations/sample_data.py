@@ -48,24 +48,24 @@ from annotations.video import VideoWriter
 
 Box = tuple[float, float, float, float]
 
-DEFAULT_VIDEOS = 32
+DEFAULT_VIDEOS = 40
 DEFAULT_SIZE = (320, 240)
-DEFAULT_FRAMES = 36
+DEFAULT_FRAMES = 30
 DEFAULT_FPS = 12.0
 VIDEOS_DIR, CVAT_DIR = "videos", "cvat"
 METADATA_FILE, GROUND_TRUTH_FILE = "metadata.json", "ground_truth.json"
 
 # Face height as a fraction of the frame height, by the number of people in the scene (40-140 px at 240 px).
 FACE_HEIGHT = {1: (0.27, 0.58), 2: (0.2, 0.42), 3: (0.17, 0.31)}
-PEOPLE_WEIGHTS = (0.45, 0.35, 0.2)  # chance of 1, 2, 3 people
+PEOPLE_WEIGHTS = (0.35, 0.4, 0.25)  # chance of 1, 2, 3 people
 KNOT_GAP = (3, 8)                   # frames between path knots (CVAT keyframes)
 CAMERA_MARGIN = 0.08                # camera travel, fraction of the frame width
 CRF_RANGE = (18, 27)                # H.264 constant rate factor per scene
 NOISE_RANGE = (0.0, 3.0)            # sensor noise sigma per scene, 0-255 units
 # One scene becomes: "pair" an original and one fake, "double" an original and two fakes, "real" an original.
-SCENE_CYCLE = ("pair", "double", "pair", "real")
+SCENE_CYCLE = ("pair", "double", "double", "real")
 SCENE_VIDEOS = {"pair": 2, "double": 3, "real": 1}
-MIXED_CHANCE = 0.6                  # a fake of a multi-person scene swaps only one person
+MIXED_CHANCE = 0.4                  # a fake of a multi-person scene swaps only one person
 
 
 @dataclass

@@ -42,7 +42,9 @@ IRIS_COLOURS: tuple[tuple[int, int, int], ...] = (
     (70, 45, 25), (40, 25, 15), (60, 100, 150), (80, 120, 70), (120, 90, 50), (90, 110, 120),
 )
 _LIGHTER = np.ones(3) / math.sqrt(3)
-_WARMER = np.array([0.75, 0.1, -0.65]) / np.linalg.norm([0.75, 0.1, -0.65])
+_REDDER = np.array([0.8, -0.45, -0.35]) / np.linalg.norm([0.8, -0.45, -0.35])
+_YELLOWER = np.array([0.35, 0.4, -0.85]) / np.linalg.norm([0.35, 0.4, -0.85])
+_MISMATCH_REFERENCE = 170.0  # mean skin RGB at which colour_mismatch applies in full
 HAIR_STYLES = ("bald", "short", "fringe", "long", "bun", "curly")
 
 # Fraction of the canonical patch beyond the face outline: left/right in units of a, top/bottom of b.
@@ -144,14 +146,14 @@ class Swap:
     @staticmethod
     def random(rng: np.random.Generator, donor: Identity | None = None) -> Swap:
         """Random swap artefacts, each varied in strength but together visible at ~40 px face height."""
-        # skin mismatches are lighter/darker and warmer/cooler, never green or blue
-        direction = rng.normal(0, 1) * _LIGHTER + rng.normal(0, 1) * _WARMER
+        # skin mismatches are lighter or darker, and pinker or more olive: never green, blue or grey
+        direction = rng.normal(0, 1) * _LIGHTER + abs(rng.normal(0, 0.6, 2)) @ np.stack([_REDDER, _YELLOWER])
         direction /= np.linalg.norm(direction)
         u = rng.uniform
         return Swap(
-            donor=donor or Identity.random(rng), colour_mismatch=u(22, 55),
+            donor=donor or Identity.random(rng), colour_mismatch=u(28, 52),
             colour_direction=tuple(float(v) for v in direction),
-            seam=float(rng.choice([-1, 1]) * u(14, 38)), feather=u(0.02, 0.05), blur=u(0.006, 0.02),
+            seam=float(rng.choice([-1, 1]) * u(20, 40)), feather=u(0.02, 0.05), blur=u(0.01, 0.025),
             shift=(u(-0.04, 0.04), u(-0.04, 0.05)), scale=u(0.94, 1.08), rotation=u(-5, 5),
             mask_top=u(0.2, 0.5), mask_bottom=u(0.62, 0.8), mask_width=u(0.62, 0.8), flicker=u(1.0, 4.0),
         )
@@ -448,13 +450,14 @@ def _render(identity: Identity, pose: Pose, expression: Expression, a: float, b:
 
 def _render_inner_face(target: Identity, donor: Identity, pose: Pose, expression: Expression,
                        a: float, b: float) -> np.ndarray:
-    """The donor's inner face (skin, features) on the target's head geometry, as a float RGB patch."""
+    """The donor's inner face (skin, eyes, brows, nose, mouth) on the target's head geometry, with the target's
+    beard and glasses (swap models reproduce what the target wears), as a float RGB patch."""
     face = replace(target, skin=donor.skin, eye_spacing=donor.eye_spacing, eye_height=donor.eye_height,
                    eye_size=donor.eye_size, iris=donor.iris, brow_gap=donor.brow_gap,
-                   brow_thickness=donor.brow_thickness, brow_arch=donor.brow_arch, hair=donor.hair,
+                   brow_thickness=donor.brow_thickness, brow_arch=donor.brow_arch,
                    nose_length=donor.nose_length, nose_width=donor.nose_width, mouth_y=donor.mouth_y,
                    mouth_width=donor.mouth_width, lip_thickness=donor.lip_thickness, lips=donor.lips,
-                   smile=donor.smile, beard=donor.beard, glasses=donor.glasses, texture_seed=donor.texture_seed)
+                   smile=donor.smile, texture_seed=donor.texture_seed)
     c = _Canvas(a, b)
     head = _head_mask(c, face)
     c.fill(head, face.skin)
@@ -471,7 +474,9 @@ def _blend_swap(c: _Canvas, head: np.ndarray, target: Identity, swap: Swap, pose
     donor = _render_inner_face(target, swap.donor, pose, expression, a, b)
     # imperfect colour transfer: the pasted skin lands ``colour_mismatch`` away from the target's skin
     flick = jitter.normal(0, swap.flicker, 3) if jitter is not None else np.zeros(3)
-    wanted = np.asarray(target.skin) + swap.colour_mismatch * np.asarray(swap.colour_direction) + flick
+    # on dark skin the same RGB shift is a larger relative change: scale it down (to half at most)
+    relative = float(np.clip(np.mean(target.skin) / _MISMATCH_REFERENCE, 0.5, 1.0))
+    wanted = np.asarray(target.skin) + relative * swap.colour_mismatch * np.asarray(swap.colour_direction) + flick
     donor += (wanted - np.asarray(swap.donor.skin)).astype(np.float32)
     # misaligned warp of the pasted face about the inner-face centre
     dj = jitter.normal(0, swap.flicker / 100, 2) if jitter is not None else np.zeros(2)
