@@ -148,7 +148,10 @@ def score_videos(videos: Sequence[Path], load_detector: Callable[[], FaceDetecto
         for path in videos:
             yield _score_or_error(path, settings, detector)
         return
-    context = multiprocessing.get_context("spawn")
+    # a fresh server process imports torch once and forks the workers: no per-worker start-up cost, and no
+    # fork of a parent whose torch thread pools may already run
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "tools.scorer"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(load_detector, threads_per_worker(workers))) as pool:
         yield from pool.map(_score_or_error, videos, [settings] * len(videos), chunksize=1)
