@@ -26,7 +26,7 @@ Each result is {{"image_id", "category_id" (1 real, 2 fake), "bbox" [x, y, w, h]
 of that class), "p_fake" (calibrated probability that the face is fake), "file_name"}}.
 Without --gt, IMAGES are image files and/or folders (searched recursively) and image ids are 1, 2, ... in
 sorted path order. With --gt GT.json (a COCO file, e.g. a dataset's test.json), the GT's images are read from
-DIR (default: the images/ folder beside GT.json) and keep the GT's image ids, ready for 'dftag eval'.
+the one IMAGES folder given (default: the images/ folder beside GT.json) and keep the GT's image ids, ready for 'dftag eval'.
 --model takes a checkpoint (.pt) or an ONNX export (.onnx, run with ONNX Runtime).
 The default --score-threshold ({EVAL_SCORE_THRESHOLD}) keeps weak detections for AP; use 0.3 or more to look
 at the boxes.
