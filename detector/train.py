@@ -59,7 +59,7 @@ CONFIG_FILE, METRICS_FILE, LAST_FILE, BEST_FILE = "config.json", "metrics.csv", 
 METRIC_COLUMNS = ("epoch", "lr", "loss", "loss_box", "loss_cls", "val_AP50_real", "val_AP50_fake",
                   "val_mAP50", "val_mAP", "seconds")
 # Settings a resumed run may change; every other one comes from RUN/config.json.
-RESUMABLE_OVERRIDES = ("epochs", "workers", "device")
+RESUMABLE_OVERRIDES = ("epochs", "workers", "device", "data")  # data: the dataset may have moved
 VAL_SCORE_THRESHOLD = 0.01  # torchvision SSD's own score threshold
 
 
@@ -274,39 +274,45 @@ class Trainer:
         return self.history
 
     def train_epoch(self) -> dict[str, float]:
+        """One pass over this process's share of the epoch; returns the lr of its last step and mean losses."""
         self.sampler.set_epoch(self.epoch)
         self.train_model.train()
-        device = self.process.device
         sums = torch.zeros(3, dtype=torch.float64)  # loss, box, cls
-        seen, start = 0, time.perf_counter()
+        seen, start, lr = 0, time.perf_counter(), math.nan
         bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",
                    file=sys.stderr, disable=not self.process.is_main, leave=False)
         for step, (images, targets) in enumerate(bar, 1):
-            images = images.to(device, non_blocking=True).float().div_(255.0)
-            targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
-            losses = self.train_model(images, targets)
-            loss = losses["bbox_regression"] + losses["classification"]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # after backward the gradients are all-reduced, so every process sees the same non-finite norm
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            if not (torch.isfinite(loss) and torch.isfinite(norm)):
-                raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss "
-                                 f"{loss.item():.4g}, gradient norm {norm.item():.4g} (try a lower --lr)",
-                                 self.run_dir)
             lr = self.optimizer.param_groups[0]["lr"]
-            self.optimizer.step()
-            self.scheduler.step()
-            sums += torch.tensor([loss.item(), losses["bbox_regression"].item(),
-                                  losses["classification"].item()], dtype=torch.float64)
+            losses = self.step(images, targets, step)
+            sums += losses
             seen += len(images) * self.process.world_size
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / (time.perf_counter() - start):.1f}")
+            bar.set_postfix(loss=f"{losses[0]:.3f}", img_s=f"{seen / (time.perf_counter() - start):.1f}")
         if self.process.distributed:
             dist.all_reduce(sums)
             sums /= self.process.world_size
         loss, loss_box, loss_cls = (sums / max(1, self.steps_per_epoch)).tolist()
-        return {"lr": lr, "loss": loss, "loss_box": loss_box,
-                "loss_cls": loss_cls}
+        return {"lr": lr, "loss": loss, "loss_box": loss_box, "loss_cls": loss_cls}
+
+    def step(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]], step: int) -> torch.Tensor:
+        """One optimisation step on a collated batch (uint8 images); returns ``[loss, box loss, class loss]``.
+
+        A non-finite loss or gradient norm raises :class:`DftagError` naming the epoch and ``step``.
+        """
+        device = self.process.device
+        images = images.to(device, non_blocking=True).float().div_(255.0)
+        targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+        losses = self.train_model(images, targets)
+        loss = losses["bbox_regression"] + losses["classification"]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # after backward the gradients are all-reduced, so every process sees the same non-finite norm
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if not (torch.isfinite(loss) and torch.isfinite(norm)):
+            raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss {loss.item():.4g}, "
+                             f"gradient norm {norm.item():.4g} (try a lower --lr)", self.run_dir)
+        self.optimizer.step()
+        self.scheduler.step()
+        return torch.stack([loss, losses["bbox_regression"], losses["classification"]]).detach().double().cpu()
 
     def save(self, row: dict[str, Any]) -> None:
         extra = {"epoch": self.epoch, "train_config": self.config.to_dict(),

@@ -22,6 +22,18 @@ TINY = ["--image-size", "64", "--batch-size", "2", "--workers", "0", "--device",
         "--no-pretrained"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread in this process and in the ones it starts: equal numerics, no oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+ONE_THREAD_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def metrics(run: Path) -> list[dict[str, str]]:
     with open(run / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -32,7 +44,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tools.cli", *map(str, args)], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "tools.cli", *map(str, args)], cwd=REPO, env=ONE_THREAD_ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -117,11 +129,10 @@ def test_help_has_examples(dftag):
 
 def test_two_process_ddp_on_cpu(face_dataset, tmp_path):
     data, run = face_dataset(n_train=8, n_val=2), tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "tools.cli", "train", "--data", str(data), "--out", str(run), "--epochs", "1", *TINY],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        cwd=REPO, env=ONE_THREAD_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = metrics(run)
     assert [r["epoch"] for r in rows] == ["1"]

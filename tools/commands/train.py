@@ -30,8 +30,8 @@ JPEG; see docs/training.md and --augment) and can turn real faces into self-blen
 A loss that becomes NaN or infinite stops the run with an error naming the epoch and step.
 
 --resume continues RUN exactly where last.pt left off (also after a crash or kill): the settings come from
-RUN/config.json; only --epochs (to extend a run: the cosine schedule then spans the new total), --workers
-and --device may change. With --seed on CPU the result equals an uninterrupted run's.
+RUN/config.json; only --epochs (to extend a run: the cosine schedule then spans the new total), --workers,
+--device and --data (a moved dataset) may change. With --seed on CPU the result equals an uninterrupted run's.
 
 Multi-GPU or multi-node: start the same command with torchrun (NCCL on GPUs, gloo on CPUs); --batch-size is
 per process.
