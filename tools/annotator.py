@@ -37,7 +37,7 @@ from tools.render import BoxLabel, Renderer
 from tools.tracker import TrackedBox, Tracker
 
 FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
-STAGE_BYTES = 192 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
+STAGE_BYTES = 64 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
 MIN_QUEUE_FRAMES = 2
 
 
