@@ -67,7 +67,7 @@ class BenchConfig:
     every: int = 50
     seed: int = 0
     run: str | None = None  # an existing training run to evaluate instead of training
-    epochs: int = 10
+    epochs: int = 4
     image_size: int = 256
     batch_size: int = 16
     self_blend: float = 0.0
@@ -214,7 +214,7 @@ def format_table(summary: dict[str, Any]) -> str:
           (f"accuracy @{videos['threshold']:g}", videos["accuracy"], None)]),
     ]
     run = f"run {cfg['run']}" if cfg["run"] else f"{ARCH} {cfg['epochs']} epochs at {cfg['image_size']} px"
-    lines = [f"dftag real-data benchmark, {summary['date']}: {run}, every {cfg['every']}th frame, "
+    lines = [f"dftag real-data benchmark, {summary['date']}: {run}, 1 frame in {cfg['every']}, "
              f"seed {cfg['seed']}, {summary['seconds']:.0f} s",
              f"  {'':<20}{'this run':<10}reference"]
     for header, rows in sections:

@@ -169,3 +169,20 @@ def test_real_data_selection_is_held_out_and_labelled():
     assert "Dean_Wiesel_2.mp4" in {v.name for v in dropped}
     assert {"result.mp4", "M003-002.mp4"} <= {v.name for v in dropped}
     assert sum(v.label == "REAL" for v in kept) and sum(v.label == "FAKE" for v in kept)
+
+
+def test_output_folder_is_reused_only_for_the_same_settings(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("someone else's")
+    config = bench.BenchConfig(data=str(tmp_path), epochs=3)
+    with pytest.raises(DftagError, match="not a benchmark run"):
+        bench._prepare_out(out, config, force=False)
+    bench._prepare_out(out, config, force=True)  # replaces everything
+    assert sorted(p.name for p in out.iterdir()) == ["benchmark.json"]
+    (out / "dataset").mkdir()
+    bench._prepare_out(out, config, force=False)  # same settings: kept for reuse
+    assert (out / "dataset").is_dir()
+    with pytest.raises(DftagError, match="other settings"):
+        bench._prepare_out(out, bench.BenchConfig(data=str(tmp_path), epochs=4), force=False)
+    assert json.loads((out / "benchmark.json").read_text())["epochs"] == 3
