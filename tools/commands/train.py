@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, help="square network input side in pixels (default: per model)")
     p.add_argument("--batch-size", type=int, help="images per step and process (default: per model)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: per model)")
-    p.add_argument("--weight-decay", type=float, help="weight decay of non-bias, non-norm weights")
+    p.add_argument("--weight-decay", type=float, help="weight decay of non-bias, non-norm weights (default: per model)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: per model)")
     p.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs (default: 1)")
     p.add_argument("--grad-clip", type=float, help="maximum gradient L2 norm (default: 10)")
