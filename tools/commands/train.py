@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="peak learning rate (default: per model)")
     p.add_argument("--weight-decay", type=float, help="weight decay of non-bias, non-norm weights (default: per model)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: per model)")
-    p.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs (default: 1)")
+    p.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs (default: per model)")
     p.add_argument("--grad-clip", type=float, help="maximum gradient L2 norm (default: 10)")
     p.add_argument("--workers", type=int, help="DataLoader worker processes (default: 2; 0 = load in-process)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto = CUDA when available (default)")
