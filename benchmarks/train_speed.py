@@ -22,7 +22,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from annotations.dataset import CLASS_IDS, new_coco, save_coco, xyxy_to_xywh
 from annotations.sample_data import ground_truth, plan_videos, render_frame
