@@ -27,7 +27,7 @@ class DemoConfig:
     videos: int = 32
     frames: int = 36
     frame_size: str = "320x240"
-    epochs: int = 12
+    epochs: int | None = None  # the model's default
     image_size: int | None = None  # the model's default (320)
     batch_size: int | None = None
     score_frames: int = 16
@@ -71,8 +71,9 @@ def run_demo(out: Path, config: DemoConfig = DemoConfig(), force: bool = False) 
     _run("2/8 convert", ["convert", "--format", "cvat-video", "--input", sample / "cvat", "--media",
                          sample / "videos", "--groups", sample / "metadata.json", "--out", dataset])
     _run("3/8 split", ["split", dataset, "--val", 0.2, "--test", 0.2, "--seed", config.seed])
-    train = ["train", "--data", dataset, "--model", "ssdlite-mnv2", "--epochs", config.epochs, "--out", run,
-             "--seed", config.seed]
+    train = ["train", "--data", dataset, "--model", "ssdlite-mnv2", "--out", run, "--seed", config.seed]
+    if config.epochs:
+        train += ["--epochs", config.epochs]
     if config.image_size:
         train += ["--image-size", config.image_size]
     if config.batch_size:

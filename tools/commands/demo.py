@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "dftag demo --out /tmp/toy --toy"])
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder (default: runs/demo)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--epochs", type=int, help=f"training epochs (default: {DemoConfig.epochs})")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the model's)")
     p.add_argument("--videos", type=int, help=f"sample videos (default: {DemoConfig.videos})")
     p.add_argument("--seed", type=int, default=0, help="seed of data, split and training (default: 0)")
     p.add_argument("--toy", action="store_true", help="tiny sizes (seconds, for tests; numbers meaningless)")
