@@ -31,7 +31,7 @@ import numpy as np
 from annotations.atomic import write_bytes, write_json
 from annotations.errors import DftagError
 from annotations.video import Frame, VideoInfo, VideoWriter, probe, read_frames
-from tools.aggregate import ScoreRule, TrackScores, VideoScore, label_of
+from tools.aggregate import ScoreRule, TrackScores, label_of
 from tools.prefetch import BackgroundConsumer, prefetch
 from tools.render import BoxLabel, Renderer
 from tools.tracker import TrackedBox, Tracker
@@ -228,21 +228,20 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
         writer.abort()
         raise
     total_s = time.perf_counter() - start
-    result = sidecar(video, mp4_path, info, detector, settings, state.video, state)
+    result = sidecar(video, mp4_path, info, detector, settings.to_json(), state.scores, state.frames)
     result["timings"] = {"total_s": round(total_s, 3), "detect_s": round(detect_s, 3),
                          "frames_per_s": round(len(state.frames) / total_s, 2) if total_s else None}
     write_json(json_path, result)
     return result
 
 
-def sidecar(video: Path, output: Path | None, info: VideoInfo, detector: FaceDetector, settings, score: VideoScore,
-            state: VideoAnnotation | TrackScores) -> dict:
-    """The JSON result of one video (shared by annotate and score)."""
-    scores = state.scores if isinstance(state, VideoAnnotation) else state
+def sidecar(video: Path, output: Path | None, info: VideoInfo, detector: FaceDetector,
+            settings: dict, scores: TrackScores, frames: list[dict] | None = None) -> dict:
+    """The JSON result of one video, shared by annotate (with per-frame ``frames``) and score."""
     out = {"video": str(video), "output": str(output) if output else None, "model": detector.model_id,
-           "temperature": detector.temperature, "settings": settings.to_json(), "video_info": _info_json(info),
-           **score.to_json(), "tracks": [t.to_json() for t in scores.summaries()]}
-    if isinstance(state, VideoAnnotation):
-        out["frame_count"] = len(state.frames)
-        out["frames"] = state.frames
+           "temperature": detector.temperature, "settings": settings, "video_info": _info_json(info),
+           **scores.video_score().to_json(), "tracks": [t.to_json() for t in scores.summaries()]}
+    if frames is not None:
+        out["frame_count"] = len(frames)
+        out["frames"] = frames
     return out

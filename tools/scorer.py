@@ -72,7 +72,7 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
                 scores.add(tb.track_id, frame.index, frame.timestamp, float(det.p_fake[tb.detection]))
     if frames_seen == 0:
         raise DftagError("no frame could be decoded", path)
-    result = sidecar(path, None, info, detector, settings, scores.video_score(), scores)
+    result = sidecar(path, None, info, detector, settings.to_json(), scores)
     result["frames_sampled"] = frames_seen
     result["decode_size"] = [width, height]
     result["timings"] = {"total_s": round(time.perf_counter() - start, 3), "detect_s": round(detect_s, 3)}
