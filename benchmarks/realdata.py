@@ -170,6 +170,13 @@ def labels_csv(videos: Iterable[Video]) -> str:
     return "filename,label\n" + "".join(f"{v.name},{v.label}\n" for v in videos)
 
 
+def no_face_found(details: Path) -> int:
+    """How many videos ``dftag score`` found no face in (their score is the prior), from its details JSON."""
+    from tools.aggregate import NO_FACE
+
+    return sum(v["label"] == NO_FACE for v in load_coco_json(details)["videos"].values())
+
+
 def split_groups(dataset: Path) -> dict[str, list[str]]:
     """The identity groups of each split of ``dataset``."""
     return {s: sorted({str(img["group"]) for img in load_dataset(dataset, s).images}) for s in SPLITS}
@@ -209,7 +216,8 @@ def format_table(summary: dict[str, Any]) -> str:
          f"boxes, {len(summary['groups']['test'])} identity groups",
          [("AP50 real", boxes["AP50"]["real"], "AP50_real"), ("AP50 fake", boxes["AP50"]["fake"], "AP50_fake"),
           ("mAP50", boxes["mAP50"], None), ("COCO mAP@[.5:.95]", boxes["mAP"], None)]),
-        (f"videos: {videos['n_videos']} held out ({videos['n_real']} real, {videos['n_fake']} fake)",
+        (f"videos: {videos['n_videos']} held out ({videos['n_real']} real, {videos['n_fake']} fake), "
+         f"{videos['no_face_found']} without a face track (scored as the prior)",
          [("log loss", videos["log_loss"], "video_log_loss"), ("ROC AUC", videos["roc_auc"], None),
           (f"accuracy @{videos['threshold']:g}", videos["accuracy"], None)]),
     ]
@@ -320,8 +328,9 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[s
         "splits": {s: split_counts(dataset, s) for s in SPLITS},
         "boxes": {"AP50": box_metrics["AP50"], "mAP50": box_metrics["mAP50"], "mAP": box_metrics["mAP"],
                   **split_counts(dataset, "test")},
-        "videos": {k: video_metrics[k] for k in ("n_videos", "n_real", "n_fake", "log_loss", "roc_auc",
-                                                 "accuracy", "threshold")},
+        "videos": {**{k: video_metrics[k] for k in ("n_videos", "n_real", "n_fake", "log_loss", "roc_auc",
+                                                    "accuracy", "threshold")},
+                   "no_face_found": no_face_found(out / "scores.json")},
         "scored": [{"name": v.name, "label": v.label, "identity": v.identity, "source": v.source}
                    for v in videos],
         "not_scored_identity_seen": sorted(v.name for v in excluded),

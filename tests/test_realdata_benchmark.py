@@ -131,11 +131,11 @@ def test_format_table_shows_numbers_counts_and_references():
         "boxes": {"AP50": {"real": 0.5123, "fake": -1.0}, "mAP50": 0.25, "mAP": 0.1, "images": 40,
                   "real_boxes": 20, "fake_boxes": 21},
         "videos": {"n_videos": 30, "n_real": 12, "n_fake": 18, "log_loss": 0.6931, "roc_auc": None,
-                   "accuracy": 0.6, "threshold": 0.5},
+                   "accuracy": 0.6, "threshold": 0.5, "no_face_found": 4},
     }
     table = bench.format_table(summary)
     assert "40 images, 20 real + 21 fake boxes, 2 identity groups" in table
-    assert "30 held out (12 real, 18 fake)" in table
+    assert "30 held out (12 real, 18 fake), 4 without a face track" in table
     row = {label: next(line for line in table.splitlines() if line.strip().startswith(label))
            for label in ("AP50 real", "AP50 fake", "log loss", "ROC AUC", "accuracy @0.5")}
     assert "0.512" in row["AP50 real"] and "0.402" in row["AP50 real"]
@@ -186,3 +186,13 @@ def test_output_folder_is_reused_only_for_the_same_settings(tmp_path):
     with pytest.raises(DftagError, match="other settings"):
         bench._prepare_out(out, bench.BenchConfig(data=str(tmp_path), epochs=4), force=False)
     assert json.loads((out / "benchmark.json").read_text())["epochs"] == 3
+
+
+def test_no_face_found_counts_videos_scored_as_the_prior(tmp_path):
+    from tools.aggregate import NO_FACE
+
+    details = tmp_path / "scores.json"
+    details.write_text(json.dumps({"settings": {}, "errors": [], "videos": {
+        "a.mp4": {"score": 0.5, "label": NO_FACE}, "b.mp4": {"score": 0.9, "label": "fake"},
+        "c.mp4": {"score": 0.5, "label": NO_FACE}}}))
+    assert bench.no_face_found(details) == 2
