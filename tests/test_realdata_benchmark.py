@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from annotations.dataset import FAKE, REAL, new_coco
+from annotations.dataset import new_coco
 from annotations.errors import DftagError
 from annotations.pair_list import read_pairs
 from tests.conftest import REALDATA
@@ -196,3 +196,22 @@ def test_no_face_found_counts_videos_scored_as_the_prior(tmp_path):
         "a.mp4": {"score": 0.5, "label": NO_FACE}, "b.mp4": {"score": 0.9, "label": "fake"},
         "c.mp4": {"score": 0.5, "label": NO_FACE}}}))
     assert bench.no_face_found(details) == 2
+
+
+def test_run_training_groups_reads_the_runs_train_and_val_identities(tmp_path):
+    from annotations.dataset import save_coco
+
+    def image(i, video, group):
+        return {"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8, "video": video, "frame_index": 0,
+                "timestamp": 0.0, "group": group}
+
+    data = tmp_path / "ds"
+    save_coco(new_coco([image(1, CELEB.format(0) + "#left_half", "Ava_de_Addario_0")], []), data / "train.json")
+    save_coco(new_coco([image(2, "test/video/M003-002.mp4", "M003-002")], []), data / "val.json")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"data": str(data)}))
+    assert bench.run_training_groups(run) == {"Ava_de_Addario", "M003"}
+    (run / "config.json").write_text(json.dumps({"data": str(tmp_path / "gone")}))
+    with pytest.raises(DftagError, match="cannot check what the run was trained on"):
+        bench.run_training_groups(run)
