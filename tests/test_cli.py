@@ -32,3 +32,13 @@ def test_top_level_help_lists_commands(dftag):
 def test_unknown_command_is_a_usage_error(dftag):
     code, _, err = dftag("no-such-command")
     assert code == 2 and "invalid choice" in err
+
+
+def test_a_command_imports_only_its_own_module():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom tools.cli import main\ntry:\n    main(['info', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'tools.commands.train' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["False", "False"]

@@ -24,18 +24,28 @@ examples; 'dftag demo' runs the whole job on built-in sample data.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_modules() -> list[str]:
+    """Module names under :mod:`tools.commands`, one per subcommand (``export_annotations`` is
+    ``dftag export-annotations``)."""
+    return sorted(m.name for m in pkgutil.iter_modules(tools.commands.__path__) if not m.name.startswith("_"))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or only ``command``'s when it names one: a command then imports
+    just its own module (and so torch only when it needs it)."""
     parser = argparse.ArgumentParser(prog="dftag", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for mod in sorted(pkgutil.iter_modules(tools.commands.__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"tools.commands.{mod.name}").register(sub)
+    modules = command_modules()
+    wanted = (command or "").replace("-", "_")
+    for name in [wanted] if wanted in modules else modules:
+        importlib.import_module(f"tools.commands.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
