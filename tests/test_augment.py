@@ -94,3 +94,38 @@ def test_config_round_trip_and_unknown_keys():
     assert AugmentConfig.from_dict(config.to_dict()) == config
     with pytest.raises(KeyError, match="colour"):
         AugmentConfig.from_dict({"colour": 1})
+
+
+def test_boxes_follow_the_pixels_they_frame(tmp_path):
+    """Two solid-colour 'faces' on a neutral image: after every augmentation, each box still frames its own
+    colour (geometric check), and a contact sheet of the results is saved for a visual check."""
+    import cv2
+
+    base = np.full((120, 160, 3), 128, np.uint8)
+    colours = [(255, 0, 0), (0, 0, 255)]
+    for (x1, y1, x2, y2), colour in zip(BOXES.astype(int), colours):
+        base[y1:y2, x1:x2] = colour
+    transform = build_transform(96, everything_on())
+    sheet = []
+    for seed in range(12):
+        reseed(transform, seed)
+        out, boxes, labels = apply(transform, base, BOXES, LABELS)
+        drawn = out.copy()
+        for box, label in zip(boxes, labels):
+            colour = np.array(colours[label - 1])
+            # pixels clearly of this face's colour (blur, JPEG and brightness shift them a little)
+            mask = np.abs(out.astype(int) - colour).sum(axis=2) < 150
+            ys, xs = np.nonzero(mask)
+            assert len(xs) > 20, f"seed {seed}: face {label} vanished"
+            extent = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+            # the box contains the face's pixels (up to the 3 px blur) and is not much larger than them
+            # (rotation enlarges boxes)
+            assert (extent[:2] >= box[:2] - 3).all() and (extent[2:] <= box[2:] + 3).all(), (seed, box, extent)
+            inter = np.prod(np.clip(np.minimum(box[2:], extent[2:]) - np.maximum(box[:2], extent[:2]), 0, None))
+            assert inter / np.prod(box[2:] - box[:2]) > 0.6, (seed, box, extent)
+            cv2.rectangle(drawn, tuple(map(int, box[:2])), tuple(map(int, box[2:])), (0, 255, 0), 1)
+        sheet.append(drawn)
+    path = tmp_path / "augmented_boxes.png"  # look at it: every green box sits on its colour block
+    grid = np.vstack([np.hstack(sheet[r * 4:(r + 1) * 4]) for r in range(3)])
+    assert cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    assert cv2.imread(str(path)).shape == (3 * 96, 4 * 96, 3)
