@@ -82,6 +82,21 @@ def test_predict_command_runs_the_onnx_model(exported, tmp_path, dftag):
     assert isinstance(load_detector(path), OnnxDetector)
 
 
+def test_score_and_annotate_run_the_onnx_model(exported, make_video, tmp_path, dftag):
+    ckpt, path = exported
+    clip = make_video("clip.mp4", size=(96, 64), fps=10, seconds=0.5)
+    rows = {}
+    for model in (ckpt, path):
+        out = tmp_path / f"{model.suffix[1:]}.csv"
+        code, _, err = dftag("score", clip, "--model", model, "--frames", 3, "--out", out)
+        assert code == 0, err
+        rows[model.suffix] = out.read_text().splitlines()
+    assert rows[".onnx"][0] == "filename,label" and len(rows[".onnx"]) == 2
+    code, _, err = dftag("annotate", clip, "--model", path, "--out", tmp_path / "annotated")
+    assert code == 0, err
+    assert (tmp_path / "annotated" / "clip.mp4").is_file()
+
+
 def test_bad_onnx_files_are_clear_errors(tmp_path, dftag):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage")

@@ -57,7 +57,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrackSettings, ScoreRu
 
 
 def detector_loader(args: argparse.Namespace) -> functools.partial[FaceDetector]:
-    """A picklable callable that loads the detector named by ``--model`` (worker processes call it too)."""
-    from detector.inference import Detector
+    """A picklable callable that loads the detector named by ``--model`` (worker processes call it too): a
+    checkpoint (``.pt``) runs on torch, an export (``.onnx``) on ONNX Runtime."""
+    from detector.export import load_detector
 
-    return functools.partial(Detector.load, args.model, device=args.device)
+    return functools.partial(load_detector, args.model, device=args.device)
