@@ -161,6 +161,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
     parser.add_argument("--long-minutes", type=float, default=1.0, help="length of the memory clip (default: 1)")
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also time score with the model exported to ONNX (ONNX Runtime backend)")
     args = parser.parse_args()
 
     import torch
@@ -179,6 +181,14 @@ def main() -> None:
     score_video(clip, detector, ScoreSettings(frames=4))  # warm-up (first-call allocations, file cache)
     score_s = timed(lambda: score_video(clip, detector, ScoreSettings()))
     print(f"score (32 frames):            {score_s:6.2f} s   (target <= 2 s)")
+    if args.onnx:
+        from detector.export import OnnxDetector, export_onnx
+
+        export_onnx(model, work / "model.onnx")
+        onnx_detector = OnnxDetector.load(work / "model.onnx", threads=args.threads)
+        score_video(clip, onnx_detector, ScoreSettings(frames=4))
+        onnx_s = timed(lambda: score_video(clip, onnx_detector, ScoreSettings()))
+        print(f"score (32 frames, ONNX):      {onnx_s:6.2f} s   (target <= 2 s)")
 
     bare_s = timed(lambda: bare_transcode(clip, work / "bare.mp4"))
     settings = AnnotateSettings(stride=args.stride)
