@@ -11,3 +11,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
     epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
     return sub.add_parser(name, help=help, description=description, epilog=epilog,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_detection_report_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that run a detector over a split into a report (``evaluate``, ``report``)."""
+    p.add_argument("--threshold", type=float, default=0.3,
+                   help="score at which the operating point and example boxes are shown (default: 0.3)")
+    p.add_argument("--examples", type=int, default=6, help="example frames in the report (with a model; default: 6)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")

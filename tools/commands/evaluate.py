@@ -8,7 +8,7 @@ from annotations.dataset import load_coco_json, load_dataset
 from annotations.errors import DftagError
 from eval.report import check_output, detection_report, examples_report, write_report
 from eval.results import load_results
-from tools.commands._common import add_parser
+from tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
 Score face detections against ground truth and write a report folder: metrics.json (every number), report.md,
@@ -35,12 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="split of --data to score (default: test)")
     p.add_argument("--gt", help="COCO ground-truth JSON (with --preds)")
     p.add_argument("--out", required=True, help="report folder to create")
-    p.add_argument("--threshold", type=float, default=0.3,
-                   help="score at which the operating point and example boxes are shown (default: 0.3)")
-    p.add_argument("--examples", type=int, default=6, help="example frames in the report (--model; default: 6)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_detection_report_options(p)
     p.set_defaults(func=run)
 
 

@@ -14,7 +14,7 @@ from annotations.errors import DftagError
 from eval.plots import EpochSeries, plot_metrics_by_epoch
 from eval.report import (EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report,
                          write_report)
-from tools.commands._common import add_parser
+from tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
 Build a report folder for a training run RUN (made by 'dftag train --out RUN'): validation mAP and per-class
@@ -36,12 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="report folder (default: RUN/report)")
     p.add_argument("--split", default="val", help="split to score best.pt on (default: val)")
     p.add_argument("--data", help="dataset folder (default: 'data' from RUN/config.json)")
-    p.add_argument("--threshold", type=float, default=0.3,
-                   help="score at which the operating point and example boxes are shown (default: 0.3)")
-    p.add_argument("--examples", type=int, default=6, help="example frames (default: 6)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_detection_report_options(p)
     p.set_defaults(func=run)
 
 
