@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from annotations.errors import DftagError
+from dftag.core.errors import DftagError
 
 
 def _check_member(info: zipfile.ZipInfo, archive: Path) -> None:

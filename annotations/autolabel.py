@@ -3,7 +3,7 @@
 A fake made from an original differs from it only where a face was replaced or re-rendered, so the difference
 of the two frames gives the face box for free. For every pair both videos are decoded in step (only the frames
 both have; a side-by-side file is decoded once and each frame split into its halves), the changed regions of
-each frame pair are found (:mod:`annotations.pair_diff`) and grown to face boxes; each box is labelled ``fake``
+each frame pair are found (:mod:`dftag.annotations.pair_diff`) and grown to face boxes; each box is labelled ``fake``
 in the fake's frame and ``real`` at the same place in the original's frame. Both frames get ``group`` = the
 original's stem, so ``dftag split`` keeps them together. Frames without a confident change are skipped and
 counted. Output is a canonical dataset folder, written atomically; boxes are absolute pixels of the stored
@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from annotations.atomic import atomic_dir
-from annotations.dataset import ANNOTATIONS_FILE, FAKE, IMAGES_DIR, REAL, new_coco, save_coco, xyxy_to_xywh
-from annotations.errors import DftagError, Warnings
-from annotations.pair_diff import Box, DiffParams, FaceShape, change_regions, grow_to_face
-from annotations.pair_list import MediaRef, Pair
-from annotations.video import Frame, probe, read_frames
+from dftag.core.atomic import atomic_dir
+from dftag.annotations.dataset import ANNOTATIONS_FILE, FAKE, IMAGES_DIR, REAL, new_coco, save_coco, xyxy_to_xywh
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.pair_diff import Box, DiffParams, FaceShape, change_regions, grow_to_face
+from dftag.annotations.pair_list import MediaRef, Pair
+from dftag.annotations.video import Frame, probe, read_frames
 
 # Given face boxes per image, for a batch of RGB images: ``(N, 4)`` xyxy arrays in each image's pixels.
 FaceFinder = Callable[[Sequence[np.ndarray]], list[np.ndarray]]

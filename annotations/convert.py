@@ -1,11 +1,11 @@
-"""From a reader's :class:`~annotations.formats.base.Annotations` to a canonical dataset folder.
+"""From a reader's :class:`~dftag.annotations.formats.base.Annotations` to a canonical dataset folder.
 
-:func:`convert` maps every label through the :class:`~annotations.labels.LabelMap` (unknown labels are one
+:func:`convert` maps every label through the :class:`~dftag.annotations.labels.LabelMap` (unknown labels are one
 error listing each label and where it occurs, or dropped with ``skip_unknown``), checks that every image and
 video exists, then builds the dataset in a temporary folder that is renamed into place at the end: stills
 are copied (or shrunk), videos are decoded once each and exactly the wanted frames stored
-(:mod:`annotations.frames`), boxes are mapped to stored pixels, clipped, and written with
-:func:`annotations.dataset.save_coco`. Nothing is left behind when anything fails.
+(:mod:`dftag.annotations.frames`), boxes are mapped to stored pixels, clipped, and written with
+:func:`dftag.annotations.dataset.save_coco`. Nothing is left behind when anything fails.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from annotations.atomic import atomic_dir
-from annotations.dataset import ANNOTATIONS_FILE, CLASS_IDS, IMAGES_DIR, new_coco, save_coco, xyxy_to_xywh
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import Annotations, Box, StillImage, VideoAnnotations, safe_relative
-from annotations.formats.dfdc import VideoMeta, group_of
-from annotations.frames import clip_box, cut_frames, image_geometry, store_image, video_geometry
-from annotations.labels import LabelMap
-from annotations.video import output_size, probe
+from dftag.core.atomic import atomic_dir
+from dftag.annotations.dataset import ANNOTATIONS_FILE, CLASS_IDS, IMAGES_DIR, new_coco, save_coco, xyxy_to_xywh
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import Annotations, Box, StillImage, VideoAnnotations, safe_relative
+from dftag.annotations.formats.dfdc import VideoMeta, group_of
+from dftag.annotations.frames import clip_box, cut_frames, image_geometry, store_image, video_geometry
+from dftag.annotations.labels import LabelMap
+from dftag.annotations.video import output_size, probe
 
 _SHOWN_PLACES = 3  # locations listed per file in the unknown-label error
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annotations.atomic import write_json
-from annotations.errors import DftagError
+from dftag.core.atomic import write_json
+from dftag.core.errors import DftagError
 
 REAL, FAKE = 1, 2
 CATEGORIES: list[dict[str, Any]] = [{"id": REAL, "name": "real"}, {"id": FAKE, "name": "fake"}]

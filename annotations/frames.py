@@ -5,7 +5,7 @@ Box geometry (:class:`FrameGeometry`): boxes arrive in the coordinates of the fr
 
 1. fractions are multiplied by the declared size (or, when the export declares none, the display size);
 2. Label Studio's box ``rotation`` (clockwise about the top-left corner) becomes the enclosing upright box;
-3. **orientation**: videos are stored upright (display orientation, as :func:`annotations.video.read_frames`
+3. **orientation**: videos are stored upright (display orientation, as :func:`dftag.annotations.video.read_frames`
    delivers them). When a phone video has a 90 or 270 degree rotation and the export declares the *coded*
    size (width and height swapped with respect to the display size), the boxes were drawn on the raw frames and
    are rotated to display orientation. Otherwise (declared size equals the display size, none declared, or a
@@ -28,9 +28,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import Box
-from annotations.video import VideoInfo, output_size, read_frames
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import Box
+from dftag.annotations.video import VideoInfo, output_size, read_frames
 
 JPEG_QUALITY = 95
 MIN_BOX_SIDE = 1.0  # pixels; smaller boxes (after clipping) are dropped
@@ -175,7 +175,7 @@ def store_image(src: Path, images_dir: Path, name: str, max_side: int | None = N
 
 @dataclass(frozen=True)
 class _Size:
-    """The two fields of :class:`VideoInfo` that :func:`annotations.video.output_size` reads."""
+    """The two fields of :class:`VideoInfo` that :func:`dftag.annotations.video.output_size` reads."""
 
     width: int
     height: int

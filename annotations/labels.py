@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from annotations.dataset import CLASS_IDS, CLASS_NAMES
-from annotations.errors import DftagError
+from dftag.annotations.dataset import CLASS_IDS, CLASS_NAMES
+from dftag.core.errors import DftagError
 
 DEFAULT_LABELS: dict[str, tuple[str, ...]] = {
     "real": ("real", "pristine", "original", "genuine"),
@@ -74,7 +74,7 @@ class LabelMap:
 
 
 def _read_json_map(path: Path) -> dict[str, str]:
-    from annotations.dataset import load_coco_json
+    from dftag.annotations.dataset import load_coco_json
 
     data = load_coco_json(path)
     if not isinstance(data, dict):

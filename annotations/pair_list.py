@@ -20,8 +20,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from annotations.dataset import load_coco_json
-from annotations.errors import DftagError
+from dftag.annotations.dataset import load_coco_json
+from dftag.core.errors import DftagError
 
 HALVES = ("left_half", "right_half")
 FAKE_COLUMNS = ("fake", "fake_path")

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from annotations.dataset import CLASS_NAMES, SPLITS, new_coco
-from annotations.errors import DftagError
+from dftag.annotations.dataset import CLASS_NAMES, SPLITS, new_coco
+from dftag.core.errors import DftagError
 
 # Strata balanced across splits: one column per class (box counts), then the image count.
 STRATA = (*[f"{name} boxes" for name in CLASS_NAMES.values()], "images")

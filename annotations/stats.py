@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from annotations.dataset import CLASS_NAMES
-from annotations.splits import image_group
+from dftag.annotations.dataset import CLASS_NAMES
+from dftag.annotations.splits import image_group
 
 COCO_SMALL_MAX_AREA = 32 ** 2
 COCO_MEDIUM_MAX_AREA = 96 ** 2

@@ -28,7 +28,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from annotations.errors import DftagError
+from dftag.core.errors import DftagError
 
 # More runs than this in a frame selection are filtered in Python instead of by ffmpeg's select filter.
 _MAX_SELECT_RUNS = 400

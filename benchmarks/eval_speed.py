@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.coco_summary import STAT_NAMES, coco_summary  # noqa: E402
+from dftag.eval.coco_summary import STAT_NAMES, coco_summary  # noqa: E402
 
 
 def synthetic(n_images: int, dets_per_image: int, seed: int) -> tuple[dict, list[dict]]:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from annotations.video import ffmpeg_exe
+from dftag.annotations.video import ffmpeg_exe
 
 SIZE, FPS, SECONDS, ANNOTATED = (1920, 1080), 30, 10, 60
 
@@ -50,7 +50,7 @@ def time_decode(clip: Path) -> float:
 
 
 def time_convert(xml: Path, media: Path, out: Path) -> float:
-    from tools.cli import main
+    from dftag.tools.cli import main
 
     start = time.perf_counter()
     code = main(["convert", "--format", "cvat-video", "--input", str(xml), "--media", str(media),
@@ -70,7 +70,7 @@ def main() -> None:
         clip = root / "clip.mp4"
         make_clip(clip)
         make_export(root / "annotations.xml", clip.name)
-        import tools.cli  # noqa: F401  (import cost is not part of the conversion)
+        import dftag.tools.cli  # noqa: F401  (import cost is not part of the conversion)
 
         decode, convert = [], []
         for _ in range(args.repeat):

@@ -37,11 +37,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from annotations.atomic import atomic_path, write_json, write_text
-from annotations.dataset import CLASS_NAMES, SPLITS, load_coco_json, load_dataset, save_coco
-from annotations.errors import DftagError
-from annotations.pair_list import Pair, read_pairs
-from annotations.video import ffmpeg_exe
+from dftag.core.atomic import atomic_path, write_json, write_text
+from dftag.annotations.dataset import CLASS_NAMES, SPLITS, load_coco_json, load_dataset, save_coco
+from dftag.core.errors import DftagError
+from dftag.annotations.pair_list import Pair, read_pairs
+from dftag.annotations.video import ffmpeg_exe
 
 ARCH = "ssdlite-mnv2"
 VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
@@ -171,7 +171,7 @@ def labels_csv(videos: Iterable[Video]) -> str:
 
 def no_face_found(details: Path) -> int:
     """How many videos ``dftag score`` found no face in (their score is the prior), from its details JSON."""
-    from tools.aggregate import NO_FACE
+    from dftag.pipeline.aggregate import NO_FACE
 
     return sum(v["label"] == NO_FACE for v in load_coco_json(details)["videos"].values())
 
@@ -233,7 +233,7 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 def _dftag(step: str, args: Sequence[object]) -> None:
-    from tools.cli import main
+    from dftag.tools.cli import main
 
     argv = [str(a) for a in args]
     print(f"\n== {step}: dftag {' '.join(argv)}", flush=True)

@@ -3,10 +3,10 @@
 1. Training images/s of the real pipeline (``dftag train``'s DataLoader with workers, augmentation, model
    step) divided by images/s of a bare loop of the same model step over batches already in memory. The
    target is a ratio >= 0.8: data loading keeps up with the model.
-2. Inference ms/frame at batch 1 and 8 for the torch :class:`detector.inference.Detector` and the ONNX Runtime
-   predictor (:mod:`detector.export`) on the same frames and weights.
+2. Inference ms/frame at batch 1 and 8 for the torch :class:`dftag.detector.inference.Detector` and the ONNX Runtime
+   predictor (:mod:`dftag.detector.export`) on the same frames and weights.
 
-Data: frames of the built-in sample videos (:mod:`annotations.sample_data`, rendered straight to JPEG files,
+Data: frames of the built-in sample videos (:mod:`dftag.sample_data.generator`, rendered straight to JPEG files,
 no video encoding) written as a canonical dataset in a temporary folder.
 
     .venv/bin/python benchmarks/train_speed.py                  # ssdlite-mnv2 at 320 px, batch 16, 2 workers
@@ -23,14 +23,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from annotations.dataset import CLASS_IDS, new_coco, save_coco, xyxy_to_xywh
-from annotations.sample_data import ground_truth, plan_videos, render_frame
-from detector.checkpoint import save_checkpoint
-from detector.config import TrainConfig
-from detector.data import read_image
-from detector.export import OnnxDetector, export_onnx
-from detector.inference import Detector
-from detector.train import Process, Trainer, resolve_device
+from dftag.annotations.dataset import CLASS_IDS, new_coco, save_coco, xyxy_to_xywh
+from dftag.sample_data.generator import ground_truth, plan_videos, render_frame
+from dftag.detector.checkpoint import save_checkpoint
+from dftag.detector.config import TrainConfig
+from dftag.detector.data import read_image
+from dftag.detector.export import OnnxDetector, export_onnx
+from dftag.detector.inference import Detector
+from dftag.detector.train import Process, Trainer, resolve_device
 
 
 def write_dataset(root: Path, frames: int, size: tuple[int, int], seed: int = 0) -> None:

@@ -33,11 +33,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annotations.video import VideoWriter, ffmpeg_exe, probe, read_frames  # noqa: E402
-from tools.aggregate import ScoreRule, TrackScores  # noqa: E402
-from tools.annotator import AnnotateSettings, annotate_video  # noqa: E402
-from tools.render import BoxLabel, Renderer  # noqa: E402
-from tools.scorer import ScoreSettings, score_video  # noqa: E402
+from dftag.annotations.video import VideoWriter, ffmpeg_exe, probe, read_frames  # noqa: E402
+from dftag.pipeline.aggregate import ScoreRule, TrackScores  # noqa: E402
+from dftag.pipeline.annotator import AnnotateSettings, annotate_video  # noqa: E402
+from dftag.pipeline.render import BoxLabel, Renderer  # noqa: E402
+from dftag.pipeline.scorer import ScoreSettings, score_video  # noqa: E402
 
 REALDATA_CLIP = ROOT.parent / "shared" / "realdata" / "polimi-ispl+icpr2020dfdc" / "notebook" / "samples" / "lynaeydofd.mp4"
 SIZE, FPS, SECONDS = (1920, 1080), 30, 10
@@ -46,7 +46,7 @@ RSS_POLL_S = 0.2
 
 def synthetic_clip(path: Path) -> Path:
     """10 s of 1080p at 30 fps with two drawn faces drifting across a textured background."""
-    from annotations.synthetic_faces import Identity, draw_face
+    from dftag.sample_data.synthetic_faces import Identity, draw_face
 
     rng = np.random.default_rng(0)
     people = [Identity.random(rng), Identity.random(rng)]
@@ -71,8 +71,8 @@ def long_clip(path: Path, minutes: float) -> Path:
 
 
 def random_model(path: Path) -> Path:
-    from detector.checkpoint import save_checkpoint
-    from detector.models import build_model
+    from dftag.detector.checkpoint import save_checkpoint
+    from dftag.detector.models import build_model
 
     save_checkpoint(path, build_model("ssdlite-mnv2", pretrained_backbone=False))
     return path
@@ -167,7 +167,7 @@ def main() -> None:
 
     import torch
 
-    from detector.inference import Detector
+    from dftag.detector.inference import Detector
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="dftag-bench-video-"))
@@ -182,7 +182,7 @@ def main() -> None:
     score_s = timed(lambda: score_video(clip, detector, ScoreSettings()))
     print(f"score (32 frames):            {score_s:6.2f} s   (target <= 2 s)")
     if args.onnx:
-        from detector.export import OnnxDetector, export_onnx
+        from dftag.detector.export import OnnxDetector, export_onnx
 
         export_onnx(model, work / "model.onnx")
         onnx_detector = OnnxDetector.load(work / "model.onnx", threads=args.threads)
@@ -200,7 +200,7 @@ def main() -> None:
         naive_s = timed(lambda: naive_annotate(clip, work / "naive.mp4", detector))
         print(f"naive baseline (stride 1, serial): {naive_s:6.2f} s   annotate is {naive_s / annotate_s:.1f}x faster")
 
-    dftag = [sys.executable, "-m", "tools.cli", "annotate", "--model", str(model), "--stride", str(args.stride)]
+    dftag = [sys.executable, "-m", "dftag", "annotate", "--model", str(model), "--stride", str(args.stride)]
     short = peak_rss_of([*dftag, str(clip), "--out", str(work / "rss_short")])
     long_path = long_clip(work / "long.mp4", args.long_minutes)
     long = peak_rss_of([*dftag, str(long_path), "--out", str(work / "rss_long")])

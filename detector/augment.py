@@ -29,7 +29,7 @@ import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema
 from pydantic import Field
 
-from detector.models import resize_image
+from dftag.detector.models import resize_image
 
 # Mean RGB of ImageNet in 0..255, SSD's fill for the zoom-out canvas.
 MEAN_RGB = (124, 116, 104)
@@ -93,7 +93,7 @@ class ZoomOut(A.Pad):
 
 
 class ModelResize(A.Resize):
-    """Stretch to the square network input exactly as inference does (:func:`detector.models.resize_image`)."""
+    """Stretch to the square network input exactly as inference does (:func:`dftag.detector.models.resize_image`)."""
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
         return resize_image(img, self.height)

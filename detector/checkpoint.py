@@ -24,16 +24,16 @@ from typing import Any
 import torch
 from torchvision.models.detection.ssd import SSD
 
-from annotations.atomic import atomic_path
-from annotations.errors import DftagError
+from dftag.core.atomic import atomic_path
+from dftag.core.errors import DftagError
 
 FORMAT = "dftag-detector"
 VERSION = 1
 
 
 def checkpoint_dict(model: SSD, *, temperature: float = 1.0, extra: Mapping[str, Any] | None = None) -> dict:
-    """The checkpoint content for a model built by :func:`detector.models.build_model`."""
-    from detector.models import model_image_size
+    """The checkpoint content for a model built by :func:`dftag.detector.models.build_model`."""
+    from dftag.detector.models import model_image_size
 
     return {**(extra or {}), "format": FORMAT, "version": VERSION, "arch": model.dftag_arch,
             "image_size": model_image_size(model),
@@ -66,7 +66,7 @@ def _read(path: str | os.PathLike) -> Any:
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a dftag checkpoint (on CPU); a clear error naming the file when it is not one."""
-    from detector.models import ARCHITECTURES
+    from dftag.detector.models import ARCHITECTURES
 
     ckpt = _read(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -95,7 +95,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def model_from_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike | None = None) -> SSD:
     """Rebuild the model stored in a checkpoint dict (eval mode, CPU)."""
-    from detector.models import build_model
+    from dftag.detector.models import build_model
 
     model = build_model(ckpt["arch"], pretrained_backbone=False, image_size=ckpt["image_size"])
     try:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from detector.augment import AugmentConfig
+from dftag.detector.augment import AugmentConfig
 
 OPTIMIZERS = ("adamw", "sgd")
 

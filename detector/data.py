@@ -2,7 +2,7 @@
 
 :class:`FaceDataset` decodes an image (OpenCV, to uint8 RGB), turns its COCO ``[x, y, w, h]`` boxes into
 absolute pixel ``xyxy`` clipped to the image, optionally turns real faces into self-blended fakes
-(:mod:`detector.self_blend`), augments (:mod:`detector.augment`) and resizes to the square network input.
+(:mod:`dftag.detector.self_blend`), augments (:mod:`dftag.detector.augment`) and resizes to the square network input.
 Images without boxes are kept as negatives. Crowd annotations (``iscrowd=1``) are not used for training.
 
 Randomness is a pure function of a per-sample seed: :class:`TrainSampler` yields ``(index, seed)`` keys, the
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from annotations.dataset import Dataset, xywh_to_xyxy
-from annotations.errors import DftagError
-from detector.augment import AugmentConfig, apply, build_transform, reseed
-from detector.self_blend import SelfBlendConfig, self_blend
+from dftag.annotations.dataset import Dataset, xywh_to_xyxy
+from dftag.core.errors import DftagError
+from dftag.detector.augment import AugmentConfig, apply, build_transform, reseed
+from dftag.detector.self_blend import SelfBlendConfig, self_blend
 
 SampleKey = int | tuple[int, int]  # dataset index, or (dataset index, augmentation seed)
 Target = dict[str, torch.Tensor]  # {"boxes": float32 (N, 4) xyxy input pixels, "labels": int64 (N,)}

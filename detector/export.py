@@ -1,6 +1,6 @@
 """ONNX export of a detector checkpoint, and :class:`OnnxDetector`, the same ``predict`` on ONNX Runtime.
 
-The exported graph is :class:`detector.inference.DetectorNetwork`: input ``images`` uint8 ``(batch, S, S, 3)``
+The exported graph is :class:`dftag.detector.inference.DetectorNetwork`: input ``images`` uint8 ``(batch, S, S, 3)``
 RGB already resized to the model's input side ``S`` (dynamic batch), outputs ``boxes (batch, A, 4)`` float32
 xyxy in input pixels and ``logits (batch, A, 3)`` (background, real, fake) for every anchor. Resizing,
 score threshold, class-agnostic NMS and the mapping back to original pixels happen outside the graph, in the
@@ -19,10 +19,10 @@ import onnx
 import torch
 from torch import Tensor
 
-from annotations.atomic import atomic_path
-from annotations.errors import DftagError
-from detector.checkpoint import load_checkpoint, model_from_checkpoint
-from detector.inference import Detector, DetectorNetwork, checkpoint_id
+from dftag.core.atomic import atomic_path
+from dftag.core.errors import DftagError
+from dftag.detector.checkpoint import load_checkpoint, model_from_checkpoint
+from dftag.detector.inference import Detector, DetectorNetwork, checkpoint_id
 
 OPSET = 18
 INPUT_NAME = "images"

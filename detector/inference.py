@@ -1,7 +1,7 @@
 """Run a trained detector on images: :class:`Detector` and its per-image :class:`Detections`.
 
 The network (:class:`DetectorNetwork`) takes a batch of uint8 RGB images already resized to the model's square
-input (see :func:`detector.models.resize_image`), normalises them as the model's ``transform`` does, and
+input (see :func:`dftag.detector.models.resize_image`), normalises them as the model's ``transform`` does, and
 returns every anchor's decoded box (xyxy, input pixels) and its three class logits (background, real, fake).
 Post-processing (:func:`postprocess`) is shared by the torch and the ONNX Runtime backends: a box is labelled
 with the likelier of real and fake, kept when that label's 3-way softmax probability reaches
@@ -23,9 +23,9 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
-from annotations.dataset import FAKE, REAL
-from detector.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from detector.models import model_image_size, resize_image
+from dftag.annotations.dataset import FAKE, REAL
+from dftag.detector.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+from dftag.detector.models import model_image_size, resize_image
 
 DEFAULT_SCORE_THRESHOLD = 0.3  # probability of the box's label; what annotated videos show
 DEFAULT_NMS_IOU = 0.45  # torchvision's SSD default
@@ -151,7 +151,7 @@ class Detector:
     @classmethod
     def from_model(cls, model: SSD, *, temperature: float = 1.0, model_id: str = "",
                    device: str | torch.device = "cpu") -> Detector:
-        """Wrap a model built by :func:`detector.models.build_model` (it is switched to eval mode)."""
+        """Wrap a model built by :func:`dftag.detector.models.build_model` (it is switched to eval mode)."""
         network = DetectorNetwork(model.to(device)).eval()
         return cls(network, arch=model.dftag_arch, image_size=model_image_size(model), temperature=temperature,
                    model_id=model_id, device=device)

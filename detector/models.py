@@ -52,13 +52,13 @@ from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.ssd import _vgg_extractor
 from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _mobilenet_extractor, _normal_init
 
-from annotations.errors import DftagError
+from dftag.core.errors import DftagError
 
 log = logging.getLogger("dftag.detector")
 
 ARCHITECTURES = ("ssdlite-mnv2", "ssdlite-mnv3", "ssd300-vgg16")
 DEFAULT_ARCH = "ssdlite-mnv2"
-NUM_CLASSES = 3  # 0 background, 1 real, 2 fake (annotations.dataset.REAL / FAKE)
+NUM_CLASSES = 3  # 0 background, 1 real, 2 fake (dftag.annotations.dataset.REAL / FAKE)
 
 FACE_ASPECT_RATIOS = [2.0]  # per feature map, besides the two square anchors; each ratio adds a tall and a wide box
 FOREGROUND_PRIOR = 0.01  # initial probability that an anchor is a face
@@ -238,7 +238,7 @@ def load_matching(model: nn.Module, path: str | os.PathLike) -> tuple[int, int]:
     checkpoint with a ``model`` entry), read with ``weights_only=True``. Logs one line with the counts and
     returns ``(loaded, total tensors in the model)``; an error when nothing matches.
     """
-    from detector.checkpoint import read_state_dict
+    from dftag.detector.checkpoint import read_state_dict
 
     source = read_state_dict(path)
     target = model.state_dict()

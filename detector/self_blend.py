@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from annotations.dataset import FAKE, REAL
+from dftag.annotations.dataset import FAKE, REAL
 
 
 @dataclass(frozen=True)

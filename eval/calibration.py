@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from annotations.errors import DftagError
+from dftag.core.errors import DftagError
 
 DEFAULT_BINS = 10
 T_MIN, T_MAX = 0.05, 20.0

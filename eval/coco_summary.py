@@ -4,7 +4,7 @@ It reproduces pycocotools' ``COCOeval`` for ``iouType="bbox"`` (default paramete
 identity: the same IoU thresholds 0.50:0.05:0.95, 101 recall levels, at most 1/10/100 detections per image and
 class, area ranges all/small/medium/large (``[0, 1e10]``, ``[0, 32**2]``, ``[32**2, 96**2]``,
 ``[96**2, 1e10]`` square pixels, ends included, ground truth by its ``area`` field, detections by ``w * h``),
-the same matching (:mod:`eval.matching`) and the same accumulation, including which detections are kept on
+the same matching (:mod:`dftag.eval.matching`) and the same accumulation, including which detections are kept on
 score ties. Instead of Python loops per image it matches all (image, class) groups at once, one detection
 rank at a time.
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from eval.ap import COCO_RECALL_LEVELS, interpolated_precision, precision_recall
-from eval.matching import box_iou_xywh, greedy_match
-from eval.results import DetectionArrays, GroundTruthArrays
+from dftag.eval.ap import COCO_RECALL_LEVELS, interpolated_precision, precision_recall
+from dftag.eval.matching import box_iou_xywh, greedy_match
+from dftag.eval.results import DetectionArrays, GroundTruthArrays
 
 # pycocotools' expressions, kept verbatim so the thresholds are the same floats.
 IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
@@ -201,7 +201,7 @@ def coco_evaluate(gt: GroundTruthArrays, dt: DetectionArrays) -> CocoEvaluation:
 def coco_summary(gt: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, float]:
     """The 12 COCO statistics for a COCO ground-truth dict and COCO results (checked; bad input raises
     :class:`DftagError`)."""
-    from eval.results import detection_arrays, ground_truth_arrays
+    from dftag.eval.results import detection_arrays, ground_truth_arrays
 
     gt_arrays = ground_truth_arrays(gt)
     return coco_evaluate(gt_arrays, detection_arrays(results, gt_arrays)).stats

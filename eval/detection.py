@@ -4,7 +4,7 @@ mAP, and the COCO summary.
 ``evaluate_detections(gt, results)`` is the contract the trainer and ``dftag evaluate`` use; it takes a COCO
 ground-truth dict and COCO results (``image_id, category_id, bbox [x, y, w, h] pixels, score``) and returns
 plain JSON-ready numbers. Per-class curves are at IoU 0.5 over all box sizes with at most 100 detections per
-image and class (COCO's cap), crowd and ``difficult`` boxes ignored (see :mod:`eval.matching`). A class with
+image and class (COCO's cap), crowd and ``difficult`` boxes ignored (see :mod:`dftag.eval.matching`). A class with
 no ground truth has AP -1 (COCO's convention) and is left out of the means.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from eval.ap import AP_DEFINITIONS, precision_recall
-from eval.coco_summary import IOU_THRESHOLDS, CocoEvaluation, coco_evaluate
-from eval.results import detection_arrays, ground_truth_arrays
+from dftag.eval.ap import AP_DEFINITIONS, precision_recall
+from dftag.eval.coco_summary import IOU_THRESHOLDS, CocoEvaluation, coco_evaluate
+from dftag.eval.results import detection_arrays, ground_truth_arrays
 
 PR_IOU_THRESHOLD = 0.5
 _PR_IOU_INDEX = int(np.flatnonzero(IOU_THRESHOLDS == PR_IOU_THRESHOLD)[0])

@@ -16,9 +16,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from annotations.atomic import atomic_path
-from eval.calibration import Reliability
-from eval.detection import PRCurve
+from dftag.core.atomic import atomic_path
+from dftag.eval.calibration import Reliability
+from dftag.eval.detection import PRCurve
 
 FIGSIZE = (6.4, 4.8)
 DPI = 100

@@ -1,4 +1,4 @@
-"""Run a :class:`detector.inference.Detector` over a dataset's images and turn its output into what the
+"""Run a :class:`dftag.detector.inference.Detector` over a dataset's images and turn its output into what the
 evaluation needs: COCO results and matched (fake logit, true label) pairs for calibration.
 
 Images are read one batch at a time and not kept. Boxes are absolute pixel xyxy in memory and COCO xywh in the
@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from annotations.dataset import CLASS_NAMES, FAKE, Dataset, xywh_to_xyxy
-from detector.data import read_image
-from detector.inference import DEFAULT_BATCH_SIZE, Detections, Detector
-from detector.train import coco_results
-from eval.matching import match_image
+from dftag.annotations.dataset import CLASS_NAMES, FAKE, Dataset, xywh_to_xyxy
+from dftag.detector.data import read_image
+from dftag.detector.inference import DEFAULT_BATCH_SIZE, Detections, Detector
+from dftag.detector.train import coco_results
+from dftag.eval.matching import match_image
 
 EVAL_SCORE_THRESHOLD = 0.01  # keep low-score detections so precision-recall curves reach high recall
 
@@ -75,8 +75,8 @@ def gt_boxes_xyxy(annotations: list[dict[str, Any]]) -> np.ndarray:
 
 def example_frames(predictions: DatasetPredictions, count: int, threshold: float) -> list:
     """Up to ``count`` frames spread evenly over the images that have ground truth, each with its ground truth
-    and the detections scoring ``>= threshold``, ready for :func:`eval.plots.plot_examples`."""
-    from eval.plots import Example
+    and the detections scoring ``>= threshold``, ready for :func:`dftag.eval.plots.plot_examples`."""
+    from dftag.eval.plots import Example
 
     dataset = predictions.dataset
     by_image = dataset.annotations_by_image()

@@ -2,7 +2,7 @@
 plots), a self-contained ``report.html`` (plots embedded as base64 PNG) and the PNG files themselves.
 
 A report is built from :class:`Section` s (a heading, text, tables, images) and a list of plots to draw; the
-folder is created atomically (:func:`annotations.atomic.atomic_dir`), so it appears whole or not at all.
+folder is created atomically (:func:`dftag.core.atomic.atomic_dir`), so it appears whole or not at all.
 Builders here turn detection and video evaluations into sections; the commands combine them.
 """
 
@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from annotations.atomic import atomic_dir, write_json, write_text
-from annotations.errors import DftagError
-from eval import plots
-from eval.calibration import reliability
-from eval.coco_summary import STATS
-from eval.detection import DetectionEvaluation
-from eval.video_metrics import VideoSet, roc_curve
+from dftag.core.atomic import atomic_dir, write_json, write_text
+from dftag.core.errors import DftagError
+from dftag.eval import plots
+from dftag.eval.calibration import reliability
+from dftag.eval.coco_summary import STATS
+from dftag.eval.detection import DetectionEvaluation
+from dftag.eval.video_metrics import VideoSet, roc_curve
 
 METRICS_FILE, MARKDOWN_FILE, HTML_FILE = "metrics.json", "report.md", "report.html"
 PR_PNG, EPOCHS_PNG, EXAMPLES_PNG, ROC_PNG, RELIABILITY_PNG = (
@@ -172,7 +172,7 @@ def examples_report(examples: Sequence[plots.Example]) -> tuple[list[Section], l
 
 def video_report(videos: VideoSet, metrics: dict[str, Any]) -> tuple[dict[str, Any], list[Section], list[Plot]]:
     """Metrics with the ROC and reliability data added, summary and confusion tables, ROC and reliability
-    plots of a video-level evaluation (``metrics`` from :func:`eval.video_metrics.video_metrics`)."""
+    plots of a video-level evaluation (``metrics`` from :func:`dftag.eval.video_metrics.video_metrics`)."""
     threshold = metrics["threshold"]
     summary = Table(["metric", "value"], [
         ["videos scored", metrics["n_videos"]], ["fake", metrics["n_fake"]], ["real", metrics["n_real"]],

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from annotations.dataset import load_coco_json
-from annotations.errors import DftagError
+from dftag.annotations.dataset import load_coco_json
+from dftag.core.errors import DftagError
 
 RESULT_KEYS = ("image_id", "category_id", "bbox", "score")
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from annotations.dataset import load_coco_json
-from annotations.errors import DftagError
+from dftag.annotations.dataset import load_coco_json
+from dftag.core.errors import DftagError
 
 LOG_LOSS_EPS = 1e-15
 DEFAULT_THRESHOLD = 0.5
@@ -184,8 +184,8 @@ def threshold_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float =
 
 def video_metrics(videos: VideoSet, threshold: float = DEFAULT_THRESHOLD, eps: float = LOG_LOSS_EPS,
                   n_bins: int = 10) -> dict[str, Any]:
-    """All video-level numbers as plain JSON-ready values (calibration from :mod:`eval.calibration`)."""
-    from eval.calibration import expected_calibration_error
+    """All video-level numbers as plain JSON-ready values (calibration from :mod:`dftag.eval.calibration`)."""
+    from dftag.eval.calibration import expected_calibration_error
 
     return {"n_videos": len(videos.names), "n_fake": int(np.sum(videos.labels == 1)),
             "n_real": int(np.sum(videos.labels == 0)), "n_unscored": videos.unscored,

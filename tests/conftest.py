@@ -12,7 +12,7 @@ import pytest
 # threads spin-wait, which made small CPU forward/backward passes 20x slower. Set before torch is imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from annotations.video import ffmpeg_exe
+from dftag.annotations.video import ffmpeg_exe
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
@@ -48,7 +48,7 @@ def make_video(tmp_path):
 @pytest.fixture
 def dftag(capsys):
     """Run ``dftag ARGS`` in-process; returns ``(exit_code, stdout, stderr)``."""
-    from tools.cli import main
+    from dftag.tools.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
@@ -71,7 +71,7 @@ def face_dataset(tmp_path):
     import cv2
     import numpy as np
 
-    from annotations.dataset import FAKE, REAL, new_coco, save_coco
+    from dftag.annotations.dataset import FAKE, REAL, new_coco, save_coco
 
     def make(n_train: int = 8, n_val: int = 4, size: tuple[int, int] = (96, 72), name: str = "ds") -> Path:
         root = tmp_path / name
@@ -107,8 +107,8 @@ def face_dataset(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised ssdlite-mnv2 checkpoint at the smallest input size (no downloads)."""
-    from detector.checkpoint import save_checkpoint
-    from detector.models import build_model
+    from dftag.detector.checkpoint import save_checkpoint
+    from dftag.detector.models import build_model
 
     path = tmp_path_factory.mktemp("tiny_model") / "tiny.pt"
     save_checkpoint(path, build_model("ssdlite-mnv2", pretrained_backbone=False, image_size=64))

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from annotations.video import VideoWriter, ffmpeg_exe
+from dftag.annotations.video import VideoWriter, ffmpeg_exe
 
 FACE_COLOR = (255, 0, 255)
 BACKGROUND = 90

@@ -1,8 +1,8 @@
-"""Per-track and per-video score rules (tools.aggregate)."""
+"""Per-track and per-video score rules (dftag.pipeline.aggregate)."""
 
 import pytest
 
-from tools.aggregate import NO_FACE, ScoreRule, TrackScores
+from dftag.pipeline.aggregate import NO_FACE, ScoreRule, TrackScores
 
 
 def scores_for(tracks: dict[int, list[float]], rule: ScoreRule = ScoreRule()) -> TrackScores:

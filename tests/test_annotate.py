@@ -6,13 +6,13 @@ import subprocess
 import numpy as np
 import pytest
 
-import tools.commands.annotate as annotate_command
-from annotations.errors import DftagError
-from annotations.video import ffmpeg_exe, probe, read_frames
+import dftag.tools.commands.annotate as annotate_command
+from dftag.core.errors import DftagError
+from dftag.annotations.video import ffmpeg_exe, probe, read_frames
 from tests.face_clips import SquareDetector, add_audio, face_clip
-from tools.aggregate import NO_FACE
-from tools.annotator import AnnotateSettings, TrackSettings, annotate_video
-from tools.render import COLORS, BoxLabel, Renderer
+from dftag.pipeline.aggregate import NO_FACE
+from dftag.pipeline.annotator import AnnotateSettings, TrackSettings, annotate_video
+from dftag.pipeline.render import COLORS, BoxLabel, Renderer
 
 VFR_TIMES = [i * 0.1 for i in range(8)] + [0.8 + i * 0.25 for i in range(8)]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotations.autolabel import autolabel_pairs
-from annotations.dataset import load_dataset, xywh_to_xyxy
-from annotations.pair_diff import DiffParams, FaceShape
-from annotations.pair_list import read_pairs
-from annotations.video import VideoWriter
+from dftag.annotations.autolabel import autolabel_pairs
+from dftag.annotations.dataset import load_dataset, xywh_to_xyxy
+from dftag.annotations.pair_diff import DiffParams, FaceShape
+from dftag.annotations.pair_list import read_pairs
+from dftag.annotations.video import VideoWriter
 from tests.conftest import REALDATA
 
 W, H, FPS = 160, 120, 10

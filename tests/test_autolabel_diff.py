@@ -1,11 +1,11 @@
-"""Changed regions of a frame pair and their growth to face boxes (annotations.pair_diff), on numpy frames."""
+"""Changed regions of a frame pair and their growth to face boxes (dftag.annotations.pair_diff), on numpy frames."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from annotations.pair_diff import DiffParams, FaceShape, change_regions, grow_to_face
+from dftag.annotations.pair_diff import DiffParams, FaceShape, change_regions, grow_to_face
 
 
 def textured(h: int, w: int, seed: int) -> np.ndarray:

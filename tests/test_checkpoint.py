@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from annotations.errors import DftagError
-from detector.checkpoint import (FORMAT, load_checkpoint, model_from_checkpoint, read_state_dict, save_calibrated,
+from dftag.core.errors import DftagError
+from dftag.detector.checkpoint import (FORMAT, load_checkpoint, model_from_checkpoint, read_state_dict, save_calibrated,
                                  save_checkpoint)
-from detector.models import build_model
+from dftag.detector.models import build_model
 
 
 class NotData:

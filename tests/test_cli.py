@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tools.cli import build_parser
+from dftag.tools.cli import build_parser
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -38,7 +38,7 @@ def test_a_command_imports_only_its_own_module():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom tools.cli import main\ntry:\n    main(['info', '--help'])\nexcept SystemExit:\n    pass\n"
-            "print('torch' in sys.modules, 'tools.commands.train' in sys.modules)")
+    code = ("import sys\nfrom dftag.tools.cli import main\ntry:\n    main(['info', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'dftag.tools.commands.train' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-2:] == ["False", "False"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotations.labels import LabelMap
+from dftag.annotations.labels import LabelMap
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotations.dataset import load_dataset
-from annotations.video import ffmpeg_exe, probe
+from dftag.annotations.dataset import load_dataset
+from dftag.annotations.video import ffmpeg_exe, probe
 
 CODED = (160, 120)
 WHITE = (0, 0, 40, 30)  # white rectangle drawn on the coded (raw) frames, xyxy

@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from annotations import atomic
-from annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco, xywh_to_xyxy, xyxy_to_xywh
-from annotations.errors import DftagError, Warnings
-from annotations.video import VideoWriter, probe, read_frames
+from dftag.core import atomic
+from dftag.annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco, xywh_to_xyxy, xyxy_to_xywh
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.video import VideoWriter, probe, read_frames
 from tests.conftest import VFR_ARGS
 
 
@@ -119,7 +119,7 @@ def test_probe_reports_size_rate_audio(make_video):
 
 
 def test_rotated_video_is_delivered_upright(make_video, tmp_path):
-    from annotations.video import ffmpeg_exe
+    from dftag.annotations.video import ffmpeg_exe
     import subprocess
 
     src = make_video("src.mp4", size=(96, 64), seconds=0.4)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from annotations.dataset import FAKE, REAL, load_dataset
-from annotations.errors import DftagError
-from detector.augment import AugmentConfig
-from detector.data import FaceDataset, TrainSampler, class_balanced_weights, collate, image_boxes, read_image
+from dftag.annotations.dataset import FAKE, REAL, load_dataset
+from dftag.core.errors import DftagError
+from dftag.detector.augment import AugmentConfig
+from dftag.detector.data import FaceDataset, TrainSampler, class_balanced_weights, collate, image_boxes, read_image
 
 
 def test_items_are_resized_images_with_xyxy_boxes(face_dataset):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from annotations.video import probe, read_frames
+from dftag.annotations.video import probe, read_frames
 
 
 @pytest.mark.slow

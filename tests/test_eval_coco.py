@@ -9,11 +9,11 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from annotations.errors import DftagError
-from eval.coco_summary import STAT_NAMES, coco_summary
-from eval.detection import evaluate, evaluate_detections
-from eval.matching import box_iou_xywh, match_image
-from eval.results import detection_arrays, ground_truth_arrays
+from dftag.core.errors import DftagError
+from dftag.eval.coco_summary import STAT_NAMES, coco_summary
+from dftag.eval.detection import evaluate, evaluate_detections
+from dftag.eval.matching import box_iou_xywh, match_image
+from dftag.eval.results import detection_arrays, ground_truth_arrays
 
 CATEGORIES = [{"id": 1, "name": "real"}, {"id": 2, "name": "fake"}]
 

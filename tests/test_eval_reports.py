@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from eval import plots
-from eval.calibration import reliability
-from eval.detection import evaluate
-from eval.report import PR_PNG
+from dftag.eval import plots
+from dftag.eval.calibration import reliability
+from dftag.eval.detection import evaluate
+from dftag.eval.report import PR_PNG
 
 CATEGORIES = [{"id": 1, "name": "real"}, {"id": 2, "name": "fake"}]
 
@@ -112,8 +112,8 @@ def test_evaluate_needs_one_source(dftag, tmp_path):
 def tiny_model(tmp_path):
     """A random ssdlite-mnv2 at 96 px that finds boxes everywhere: background bias pushed down, random class
     weights (so real/fake logits vary with the image), box regression zeroed (boxes are anchors)."""
-    from detector.checkpoint import save_checkpoint
-    from detector.models import build_model
+    from dftag.detector.checkpoint import save_checkpoint
+    from dftag.detector.models import build_model
 
     torch.manual_seed(0)
     model = build_model("ssdlite-mnv2", pretrained_backbone=False, image_size=96)
@@ -147,9 +147,9 @@ def test_model_commands_evaluate_calibrate_report(dftag, tmp_path, face_dataset,
 
     # calibrate: matched detections give (logit, label) pairs; the copy carries the fitted temperature.
     # The random model's boxes rarely overlap the drawn faces, so make its own top boxes the ground truth.
-    from annotations.dataset import load_dataset, save_coco, xyxy_to_xywh
-    from detector.data import read_image
-    from detector.inference import Detector
+    from dftag.annotations.dataset import load_dataset, save_coco, xyxy_to_xywh
+    from dftag.detector.data import read_image
+    from dftag.detector.inference import Detector
 
     val = load_dataset(data, "val")
     found = Detector.load(tiny_model).predict([read_image(val.image_path(img)) for img in val.images], 0.01)

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from annotations.errors import DftagError
-from eval.calibration import expected_calibration_error, fit_temperature, nll, reliability, sigmoid
-from eval.video_metrics import (align, confusion, load_video_labels, load_video_scores, log_loss, roc_auc,
+from dftag.core.errors import DftagError
+from dftag.eval.calibration import expected_calibration_error, fit_temperature, nll, reliability, sigmoid
+from dftag.eval.video_metrics import (align, confusion, load_video_labels, load_video_scores, log_loss, roc_auc,
                                 roc_curve, threshold_metrics)
 
 

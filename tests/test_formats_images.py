@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotations.dataset import load_dataset
-from annotations.formats import WRITERS
+from dftag.annotations.dataset import load_dataset
+from dftag.annotations.formats import WRITERS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 

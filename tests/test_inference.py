@@ -10,10 +10,10 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from annotations.dataset import FAKE, REAL
-from detector.checkpoint import save_calibrated
-from detector.inference import MAX_DETECTIONS, Detector, postprocess
-from detector.models import resize_image
+from dftag.annotations.dataset import FAKE, REAL
+from dftag.detector.checkpoint import save_calibrated
+from dftag.detector.inference import MAX_DETECTIONS, Detector, postprocess
+from dftag.detector.models import resize_image
 
 TEMPERATURE = 2.0
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from annotations.dataset import FAKE, REAL, new_coco, save_coco
-from annotations.stats import dataset_stats
+from dftag.annotations.dataset import FAKE, REAL, new_coco, save_coco
+from dftag.annotations.stats import dataset_stats
 
 
 def _image(iid: int, video: str | None, group: str) -> dict:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from annotations.errors import DftagError
-from detector.models import (ARCHITECTURES, ARCH_SPECS, FACE_ASPECT_RATIOS, FOREGROUND_PRIOR, NUM_CLASSES,
+from dftag.core.errors import DftagError
+from dftag.detector.models import (ARCHITECTURES, ARCH_SPECS, FACE_ASPECT_RATIOS, FOREGROUND_PRIOR, NUM_CLASSES,
                              box_scale, build_model, images_to_tensor, load_matching, model_image_size,
                              resize_image, weights_file)
 
@@ -82,7 +82,7 @@ def test_imagenet_weights_from_the_hub_cache(arch, empty_hub, caplog):
     """A weights file in the hub cache is used (without any download); no warning."""
     import torchvision
 
-    from detector.models import _vgg16_features
+    from dftag.detector.models import _vgg16_features
 
     reference = {"ssdlite-mnv2": lambda: torchvision.models.mobilenet_v2(),
                  "ssdlite-mnv3": lambda: torchvision.models.mobilenet_v3_large(),

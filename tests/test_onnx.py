@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from annotations.synthetic_faces import Identity, draw_face
-from detector.checkpoint import save_calibrated
-from detector.export import INPUT_NAME, OnnxDetector, load_detector
-from detector.inference import Detector
+from dftag.sample_data.synthetic_faces import Identity, draw_face
+from dftag.detector.checkpoint import save_calibrated
+from dftag.detector.export import INPUT_NAME, OnnxDetector, load_detector
+from dftag.detector.inference import Detector
 
 TEMPERATURE = 1.7
 
@@ -20,7 +20,7 @@ TEMPERATURE = 1.7
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_checkpoint):
     """(checkpoint, onnx path, export stdout): one export for the module, through the command line."""
-    from tools.cli import main
+    from dftag.tools.cli import main
 
     folder = tmp_path_factory.mktemp("onnx")
     ckpt = folder / "calibrated.pt"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from annotations.dataset import new_coco
-from annotations.errors import DftagError
-from annotations.pair_list import read_pairs
+from dftag.annotations.dataset import new_coco
+from dftag.core.errors import DftagError
+from dftag.annotations.pair_list import read_pairs
 from tests.conftest import REALDATA
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -110,7 +110,7 @@ def test_held_out_refuses_two_videos_with_one_file_name(tmp_path):
 
 
 def test_cut_half_writes_each_half_and_names_the_file_on_failure(make_video, tmp_path):
-    from annotations.video import probe
+    from dftag.annotations.video import probe
 
     sbs = make_video("sbs.mp4", size=(160, 64), seconds=0.2)
     for half in ("left_half", "right_half"):
@@ -189,7 +189,7 @@ def test_output_folder_is_reused_only_for_the_same_settings(tmp_path):
 
 
 def test_no_face_found_counts_videos_scored_as_the_prior(tmp_path):
-    from tools.aggregate import NO_FACE
+    from dftag.pipeline.aggregate import NO_FACE
 
     details = tmp_path / "scores.json"
     details.write_text(json.dumps({"settings": {}, "errors": [], "videos": {
@@ -199,7 +199,7 @@ def test_no_face_found_counts_videos_scored_as_the_prior(tmp_path):
 
 
 def test_run_training_groups_reads_the_runs_train_and_val_identities(tmp_path):
-    from annotations.dataset import save_coco
+    from dftag.annotations.dataset import save_coco
 
     def image(i, video, group):
         return {"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8, "video": video, "frame_index": 0,

@@ -11,9 +11,9 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 import pytest
 
-from annotations import sample_data
-from annotations.synthetic_faces import Identity, Pose, draw_face
-from annotations.video import probe, read_frames
+from dftag.sample_data import generator as sample_data
+from dftag.sample_data.synthetic_faces import Identity, Pose, draw_face
+from dftag.annotations.video import probe, read_frames
 
 SIZE = (160, 120)
 FRAMES = 12
@@ -121,7 +121,7 @@ def test_cvat_xml_is_a_sparse_video_task_matching_ground_truth(sample):
 
 
 def test_cvat_reader_recovers_ground_truth(sample):
-    cvat = pytest.importorskip("annotations.formats.cvat")
+    cvat = pytest.importorskip("dftag.annotations.formats.cvat")
     read = cvat.read_video(sample / "cvat", media=sample / "videos")
     gt = _gt(sample)
     assert sorted(v.name for v in read.videos) == sorted(gt)

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-import tools.commands.score as score_command
-from annotations.video import probe
+import dftag.tools.commands.score as score_command
+from dftag.annotations.video import probe
 from tests.face_clips import SquareDetector, face_clip
-from tools.aggregate import NO_FACE
-from tools.scorer import ScoreSettings, find_videos, parse_shard, sample_indices, score_video, shard
+from dftag.pipeline.aggregate import NO_FACE
+from dftag.pipeline.scorer import ScoreSettings, find_videos, parse_shard, sample_indices, score_video, shard
 
 
 def fake_top(box):

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from annotations.dataset import FAKE, REAL, SPLITS, load_dataset, new_coco, save_coco
-from annotations.errors import DftagError
-from annotations.splits import image_group, split_dataset
+from dftag.annotations.dataset import FAKE, REAL, SPLITS, load_dataset, new_coco, save_coco
+from dftag.core.errors import DftagError
+from dftag.annotations.splits import image_group, split_dataset
 
 
 def random_coco(seed: int, n_originals: int, max_fakes: int = 3, max_frames: int = 4) -> dict:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tools.tracker import Tracker
+from dftag.pipeline.tracker import Tracker
 
 
 def box(x, y, side=20):

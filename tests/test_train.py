@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from detector.train import METRIC_COLUMNS
+from dftag.detector.train import METRIC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 # tiny and fast: 64 px input, 2-image batches, in-process data loading, a fixed seed
@@ -44,7 +44,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tools.cli", *map(str, args)], cwd=REPO, env=ONE_THREAD_ENV,
+    return subprocess.Popen([sys.executable, "-m", "dftag", *map(str, args)], cwd=REPO, env=ONE_THREAD_ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -131,7 +131,7 @@ def test_two_process_ddp_on_cpu(face_dataset, tmp_path):
     data, run = face_dataset(n_train=8, n_val=2), tmp_path / "ddp"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "tools.cli", "train", "--data", str(data), "--out", str(run), "--epochs", "1", *TINY],
+         "-m", "dftag", "train", "--data", str(data), "--out", str(run), "--epochs", "1", *TINY],
         cwd=REPO, env=ONE_THREAD_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = metrics(run)

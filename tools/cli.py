@@ -1,8 +1,8 @@
 """The ``dftag`` command line.
 
-Each subcommand lives in its own module under :mod:`tools.commands` and exposes ``register(subparsers)``,
+Each subcommand lives in its own module under :mod:`dftag.tools.commands` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` to a ``run(args) -> int`` function. User errors are raised as
-:class:`annotations.errors.DftagError` and printed here as one line, with a non-zero exit and no traceback.
+:class:`dftag.core.errors.DftagError` and printed here as one line, with a non-zero exit and no traceback.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import importlib
 import pkgutil
 import sys
 
-import tools.commands
-from annotations.errors import DftagError
+import dftag.tools.commands
+from dftag.core.errors import DftagError
 
 DESCRIPTION = """\
 dftag: find every face in a video frame and tag it real or fake.
@@ -25,9 +25,9 @@ examples; 'dftag demo' runs the whole job on built-in sample data.
 
 
 def command_modules() -> list[str]:
-    """Module names under :mod:`tools.commands`, one per subcommand (``export_annotations`` is
+    """Module names under :mod:`dftag.tools.commands`, one per subcommand (``export_annotations`` is
     ``dftag export-annotations``)."""
-    return sorted(m.name for m in pkgutil.iter_modules(tools.commands.__path__) if not m.name.startswith("_"))
+    return sorted(m.name for m in pkgutil.iter_modules(dftag.tools.commands.__path__) if not m.name.startswith("_"))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     modules = command_modules()
     wanted = (command or "").replace("-", "_")
     for name in [wanted] if wanted in modules else modules:
-        importlib.import_module(f"tools.commands.{name}").register(sub)
+        importlib.import_module(f"dftag.tools.commands.{name}").register(sub)
     return parser
 
 
@@ -56,6 +56,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dftag {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

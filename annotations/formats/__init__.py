@@ -1,14 +1,14 @@
 """Annotation format readers and writers, one module per format.
 
 Every reader is ``read(path, media=None, warnings=None, **options) -> Annotations`` (see
-:mod:`annotations.formats.base`); every writer is ``write(dataset, out_dir, force=False)`` and writes the
-canonical :class:`annotations.dataset.Dataset` atomically. ``READERS`` and ``WRITERS`` map the format names the
+:mod:`dftag.annotations.formats.base`); every writer is ``write(dataset, out_dir, force=False)`` and writes the
+canonical :class:`dftag.annotations.dataset.Dataset` atomically. ``READERS`` and ``WRITERS`` map the format names the
 command line uses to them.
 """
 
 from __future__ import annotations
 
-from annotations.formats import coco, csv_format, cvat, dfdc, labelstudio, mot, voc, yolo
+from dftag.annotations.formats import coco, csv_format, cvat, dfdc, labelstudio, mot, voc, yolo
 
 READERS = {
     "cvat-video": cvat.read_video,

@@ -2,7 +2,7 @@
 
 A reader turns an export into :class:`Annotations`: a list of :class:`StillImage` (one per image file the
 export names) and a list of :class:`VideoAnnotations` (one per video, boxes keyed by 0-based decoded frame
-index). Boxes keep the label exactly as written in the export; :mod:`annotations.convert` maps labels, resolves
+index). Boxes keep the label exactly as written in the export; :mod:`dftag.annotations.convert` maps labels, resolves
 coordinates against the real image or frame size and writes the canonical dataset.
 
 Coordinates of a :class:`Box` are ``xyxy`` in one of two units, chosen per record by ``relative``:
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotations.errors import DftagError
+from dftag.core.errors import DftagError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
@@ -183,7 +183,7 @@ def parse_xml(path: Path):
 
 def load_json(path: Path):
     """Read a JSON file; unreadable or invalid files raise :class:`DftagError` with the line and column."""
-    from annotations.dataset import load_coco_json
+    from dftag.annotations.dataset import load_coco_json
 
     return load_coco_json(path)
 
@@ -218,7 +218,7 @@ def safe_relative(name: str) -> str:
 
 def labelled_boxes(dataset) -> list[tuple[dict, list[tuple[str, list[float], dict]]]]:
     """For writers: each image of a canonical ``Dataset`` with its ``(class name, xyxy pixels, annotation)``."""
-    from annotations.dataset import CLASS_NAMES, xywh_to_xyxy
+    from dftag.annotations.dataset import CLASS_NAMES, xywh_to_xyxy
 
     by_image = dataset.annotations_by_image()
     return [(image, [(CLASS_NAMES[a["category_id"]], xywh_to_xyxy(a["bbox"]), a) for a in by_image[image["id"]]])

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotations.atomic import atomic_dir
-from annotations.dataset import ANNOTATIONS_FILE, IMAGES_DIR, Dataset, save_coco
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (Annotations, StillImage, files_under, find_media, link_or_copy, load_json,
+from dftag.core.atomic import atomic_dir
+from dftag.annotations.dataset import ANNOTATIONS_FILE, IMAGES_DIR, Dataset, save_coco
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, link_or_copy, load_json,
                                       make_box, require_files, to_float)
 
 CANONICAL_IMAGE_FIELDS = ("video", "frame_index", "timestamp", "group", "video_label")

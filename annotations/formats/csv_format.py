@@ -17,10 +17,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from annotations.atomic import atomic_dir
-from annotations.dataset import CLASS_IDS, Dataset
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (Annotations, StillImage, files_under, find_media, fmt, labelled_boxes,
+from dftag.core.atomic import atomic_dir
+from dftag.annotations.dataset import CLASS_IDS, Dataset
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, fmt, labelled_boxes,
                                       link_or_copy, make_box, require_files)
 
 FIELDS = ("image", "xmin", "ymin", "xmax", "ymax", "label")

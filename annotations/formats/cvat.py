@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (VIDEO_SUFFIXES, Annotations, Box, StillImage, VideoAnnotations, files_under,
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (VIDEO_SUFFIXES, Annotations, Box, StillImage, VideoAnnotations, files_under,
                                       find_media, interpolate, make_box, parse_xml, require_files, to_float, to_int)
 
 _NON_BOX_SHAPES = ("polygon", "polyline", "points", "cuboid", "ellipse", "mask", "skeleton", "tag")

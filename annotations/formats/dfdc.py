@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import Annotations, VideoAnnotations, find_media, load_json, require_files
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import Annotations, VideoAnnotations, find_media, load_json, require_files
 
 
 @dataclass(frozen=True)

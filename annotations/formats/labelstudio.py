@@ -13,7 +13,7 @@ keyframes; here every visible frame becomes a box, with the region's index in th
 
 **Image tasks** — results of ``type: "rectanglelabels"`` (``value.rectanglelabels``, ``original_width``,
 ``original_height``). ``original_width``/``original_height`` on a video result declare the frame size the
-percentages refer to (used for the orientation rule of :mod:`annotations.frames`).
+percentages refer to (used for the orientation rule of :mod:`dftag.annotations.frames`).
 
 The media file is the task's ``data`` value that names a file (``/data/upload/3/1a2b3c4d-clip.mp4``,
 ``s3://...``); it is looked up by base name, with or without the upload prefix, in ``media`` and beside the
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, Annotations, Box, StillImage,
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, Annotations, Box, StillImage,
                                       VideoAnnotations, files_under, find_media, interpolate, load_json, make_box,
                                       require_files, to_float, to_int)
 

@@ -17,9 +17,9 @@ import configparser
 import csv
 from pathlib import Path
 
-from annotations.dataset import CLASS_IDS
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (VIDEO_SUFFIXES, Annotations, Box, StillImage, VideoAnnotations,
+from dftag.annotations.dataset import CLASS_IDS
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (VIDEO_SUFFIXES, Annotations, Box, StillImage, VideoAnnotations,
                                       make_box, require_files, to_float, to_int)
 
 DEFAULT_CLASS_NAMES = {cid: name for name, cid in CLASS_IDS.items()}

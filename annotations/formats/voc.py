@@ -18,10 +18,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from annotations.atomic import atomic_dir
-from annotations.dataset import Dataset
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (Annotations, StillImage, files_under, find_media, fmt, labelled_boxes,
+from dftag.core.atomic import atomic_dir
+from dftag.annotations.dataset import Dataset
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, fmt, labelled_boxes,
                                       link_or_copy, make_box, parse_xml, require_files, to_float, to_int)
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from annotations.atomic import atomic_dir
-from annotations.dataset import CLASS_NAMES, Dataset
-from annotations.errors import DftagError, Warnings
-from annotations.formats.base import (IMAGE_SUFFIXES, Annotations, StillImage, files_under, fmt, labelled_boxes,
+from dftag.core.atomic import atomic_dir
+from dftag.annotations.dataset import CLASS_NAMES, Dataset
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats.base import (IMAGE_SUFFIXES, Annotations, StillImage, files_under, fmt, labelled_boxes,
                                       link_or_copy, make_box, relative_name, to_float, to_int)
 
 NAMES_FILES = ("obj.names", "classes.txt")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import functools
 
-from annotations.errors import DftagError
-from tools.aggregate import CLIP, MIN_TRACK_FRACTION, ScoreRule
-from tools.annotator import FaceDetector, TrackSettings
+from dftag.core.errors import DftagError
+from dftag.pipeline.aggregate import CLIP, MIN_TRACK_FRACTION, ScoreRule
+from dftag.pipeline.annotator import FaceDetector, TrackSettings
 
 DEFAULTS = TrackSettings()
 
@@ -59,6 +59,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrackSettings, ScoreRu
 def detector_loader(args: argparse.Namespace) -> functools.partial[FaceDetector]:
     """A picklable callable that loads the detector named by ``--model`` (worker processes call it too): a
     checkpoint (``.pt``) runs on torch, an export (``.onnx``) on ONNX Runtime."""
-    from detector.export import load_detector
+    from dftag.detector.export import load_detector
 
     return functools.partial(load_detector, args.model, device=args.device)

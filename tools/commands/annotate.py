@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from annotations.errors import DftagError
-from tools.annotator import AnnotateSettings, annotate_video, output_paths
-from tools.commands._common import add_parser
-from tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
+from dftag.core.errors import DftagError
+from dftag.pipeline.annotator import AnnotateSettings, annotate_video, output_paths
+from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
 
 DESCRIPTION = """\
 Annotate videos: detect faces (every frame, or every K-th with --stride, the tracker carrying boxes in

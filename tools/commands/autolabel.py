@@ -7,10 +7,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from annotations.autolabel import FaceFinder, autolabel_pairs
-from annotations.errors import DftagError
-from annotations.pair_list import read_pairs
-from tools.commands._common import add_parser
+from dftag.annotations.autolabel import FaceFinder, autolabel_pairs
+from dftag.core.errors import DftagError
+from dftag.annotations.pair_list import read_pairs
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
 Label real and fake faces automatically from pairs of a fake video and the original it was made from.
@@ -53,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def detector_faces(model: Path) -> FaceFinder:
-    """Face boxes from a trained detector checkpoint (``detector.inference.Detector``), either label."""
+    """Face boxes from a trained detector checkpoint (``dftag.detector.inference.Detector``), either label."""
     if not model.is_file():
         raise DftagError("model checkpoint not found", model)
-    from detector.inference import Detector
+    from dftag.detector.inference import Detector
 
     detector = Detector.load(model)
     return lambda images: [d.boxes for d in detector.predict(images)]

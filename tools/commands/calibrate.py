@@ -8,10 +8,10 @@ import io
 
 import numpy as np
 
-from annotations.atomic import write_text
-from annotations.errors import DftagError
-from eval.calibration import DEFAULT_BINS, expected_calibration_error, fit_temperature, nll, sigmoid
-from tools.commands._common import add_parser
+from dftag.core.atomic import write_text
+from dftag.core.errors import DftagError
+from dftag.eval.calibration import DEFAULT_BINS, expected_calibration_error, fit_temperature, nll, sigmoid
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
 Fit temperature scaling of the fake probability: p_fake = sigmoid(fake_logit / T), with the one T that
@@ -59,11 +59,11 @@ def report_fit(logits: np.ndarray, labels: np.ndarray, bins: int) -> float:
 
 
 def calibrate_model(args: argparse.Namespace) -> None:
-    from annotations.dataset import load_dataset
-    from detector.checkpoint import save_calibrated
-    from detector.inference import Detector
-    from detector.train import resolve_device
-    from eval.predict import predict_dataset
+    from dftag.annotations.dataset import load_dataset
+    from dftag.detector.checkpoint import save_calibrated
+    from dftag.detector.inference import Detector
+    from dftag.detector.train import resolve_device
+    from dftag.eval.predict import predict_dataset
 
     dataset = load_dataset(args.data, args.split)
     detector = Detector.load(args.model, device=resolve_device(args.device))
@@ -78,7 +78,7 @@ def calibrate_model(args: argparse.Namespace) -> None:
 
 
 def calibrate_scores(args: argparse.Namespace) -> None:
-    from eval.video_metrics import LOG_LOSS_EPS, align, load_video_labels, load_video_scores
+    from dftag.eval.video_metrics import LOG_LOSS_EPS, align, load_video_labels, load_video_scores
 
     videos = align(load_video_scores(args.scores), load_video_labels(args.labels), args.scores)
     if videos.labels.min() == videos.labels.max():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from annotations.archive import opened_input
-from annotations.convert import ConvertOptions, convert
-from annotations.errors import DftagError, Warnings
-from annotations.formats import READERS, csv_format, dfdc
-from annotations.labels import LabelMap, parse_class_names
+from dftag.annotations.archive import opened_input
+from dftag.annotations.convert import ConvertOptions, convert
+from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.formats import READERS, csv_format, dfdc
+from dftag.annotations.labels import LabelMap, parse_class_names
 
 DESCRIPTION = """\
 Convert an annotation export into a dftag dataset (DATASET/annotations.json + DATASET/images/).
@@ -47,7 +47,7 @@ def _positive(text: str) -> int:
 
 
 def register(sub) -> None:
-    from tools.commands._common import add_parser
+    from dftag.tools.commands._common import add_parser
 
     p = add_parser(sub, "convert", help="convert an annotation export (CVAT, Label Studio, COCO, ...) to a dataset",
                    description=DESCRIPTION, examples=EXAMPLES)
@@ -83,7 +83,7 @@ def _reader_options(args) -> dict:
         return {"columns": csv_format.parse_columns(args.columns),
                 "class_names": parse_class_names(args.class_names, csv_format.DEFAULT_CLASS_NAMES)}
     if args.format == "mot":
-        from annotations.formats.mot import DEFAULT_CLASS_NAMES
+        from dftag.annotations.formats.mot import DEFAULT_CLASS_NAMES
 
         return {"class_names": parse_class_names(args.class_names, DEFAULT_CLASS_NAMES)}
     if args.format == "dfdc":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tools.commands._common import add_parser
-from tools.demo import TOY, DemoConfig, format_summary, run_demo
+from dftag.tools.commands._common import add_parser
+from dftag.pipeline.demo import TOY, DemoConfig, format_summary, run_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:

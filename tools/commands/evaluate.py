@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from annotations.dataset import load_coco_json, load_dataset
-from annotations.errors import DftagError
-from eval.report import check_output, detection_report, examples_report, write_report
-from eval.results import load_results
-from tools.commands._common import add_detection_report_options, add_parser
+from dftag.annotations.dataset import load_coco_json, load_dataset
+from dftag.core.errors import DftagError
+from dftag.eval.report import check_output, detection_report, examples_report, write_report
+from dftag.eval.results import load_results
+from dftag.tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
 Score face detections against ground truth and write a report folder: metrics.json (every number), report.md,
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval.detection import evaluate
+    from dftag.eval.detection import evaluate
 
     if bool(args.model) == bool(args.preds):
         raise DftagError("give either --model (with --data) or --preds (with --gt)")
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     extra, examples = {}, []
     if args.model:
-        from detector.inference import Detector
-        from detector.train import resolve_device
-        from eval.predict import example_frames, predict_dataset
+        from dftag.detector.inference import Detector
+        from dftag.detector.train import resolve_device
+        from dftag.eval.predict import example_frames, predict_dataset
 
         dataset = load_dataset(args.data, args.split)
         detector = Detector.load(args.model, device=resolve_device(args.device))

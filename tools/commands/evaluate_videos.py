@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from eval.report import check_output, video_report, write_report
-from eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS, align, load_video_labels, load_video_scores
-from tools.commands._common import add_parser
+from dftag.eval.report import check_output, video_report, write_report
+from dftag.eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS, align, load_video_labels, load_video_scores
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
 Score video-level predictions (one probability that the video is fake per video) against labels and write a
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval.video_metrics import video_metrics
+    from dftag.eval.video_metrics import video_metrics
 
     check_output(args.out, args.force)
     videos = align(load_video_scores(args.scores), load_video_labels(args.labels), args.scores)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from detector.export import OPSET, export_onnx
-from tools.commands._common import add_parser
+from dftag.detector.export import OPSET, export_onnx
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = f"""\
 Export a detector checkpoint to ONNX (opset {OPSET}, torch.export-based exporter, dynamic batch).

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from annotations.dataset import SPLITS, load_dataset
-from annotations.errors import DftagError
-from annotations.formats import WRITERS
-from tools.commands._common import add_parser
+from dftag.annotations.dataset import SPLITS, load_dataset
+from dftag.core.errors import DftagError
+from dftag.annotations.formats import WRITERS
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
 Export a dataset (or one split of it) with its images for other tools. Formats:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from annotations.dataset import SPLITS, load_dataset
-from annotations.stats import dataset_stats, format_stats
-from tools.commands._common import add_parser
+from dftag.annotations.dataset import SPLITS, load_dataset
+from dftag.annotations.stats import dataset_stats, format_stats
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
 Show what a dataset holds: images, boxes per class (real/fake), videos, groups (original footage), and box

@@ -8,14 +8,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from annotations.atomic import write_json
-from annotations.dataset import IMAGES_DIR, load_coco_json, xyxy_to_xywh
-from annotations.errors import DftagError
-from annotations.formats.base import IMAGE_SUFFIXES, files_under
-from detector.data import read_image
-from detector.export import load_detector
-from detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
-from tools.commands._common import add_parser
+from dftag.core.atomic import write_json
+from dftag.annotations.dataset import IMAGES_DIR, load_coco_json, xyxy_to_xywh
+from dftag.core.errors import DftagError
+from dftag.annotations.formats.base import IMAGE_SUFFIXES, files_under
+from dftag.detector.data import read_image
+from dftag.detector.export import load_detector
+from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
+from dftag.tools.commands._common import add_parser
 
 EVAL_SCORE_THRESHOLD = 0.05  # low, so that precision-recall curves (AP) see the weak detections too
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from annotations.dataset import load_coco_json, load_dataset
-from annotations.errors import DftagError
-from eval.plots import EpochSeries, plot_metrics_by_epoch
-from eval.report import (EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report,
+from dftag.annotations.dataset import load_coco_json, load_dataset
+from dftag.core.errors import DftagError
+from dftag.eval.plots import EpochSeries, plot_metrics_by_epoch
+from dftag.eval.report import (EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report,
                          write_report)
-from tools.commands._common import add_detection_report_options, add_parser
+from dftag.tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
 Build a report folder for a training run RUN (made by 'dftag train --out RUN'): validation mAP and per-class
@@ -77,10 +77,10 @@ def training_section(series: EpochSeries) -> Section:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector.inference import Detector
-    from detector.train import resolve_device
-    from eval.detection import evaluate
-    from eval.predict import example_frames, predict_dataset
+    from dftag.detector.inference import Detector
+    from dftag.detector.train import resolve_device
+    from dftag.eval.detection import evaluate
+    from dftag.eval.predict import example_frames, predict_dataset
 
     run_dir = Path(args.run)
     out = Path(args.out) if args.out else run_dir / "report"

@@ -8,9 +8,9 @@ import re
 import time
 from collections import Counter
 
-from annotations import sample_data
-from annotations.errors import DftagError
-from tools.commands._common import add_parser
+from dftag.sample_data import generator as sample_data
+from dftag.core.errors import DftagError
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = f"""\
 Generate short videos of procedurally drawn people, real and face-swapped, with their annotations.

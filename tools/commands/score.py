@@ -10,11 +10,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from annotations.atomic import write_json, write_text
-from annotations.errors import DftagError
-from tools.commands._common import add_parser
-from tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
-from tools.scorer import DECODE_SIDE, DEFAULT_FRAMES, ScoreSettings, find_videos, parse_shard, score_videos, shard
+from dftag.core.atomic import write_json, write_text
+from dftag.core.errors import DftagError
+from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
+from dftag.pipeline.scorer import DECODE_SIDE, DEFAULT_FRAMES, ScoreSettings, find_videos, parse_shard, score_videos, shard
 
 DESCRIPTION = f"""\
 Score videos without rendering: ffmpeg decodes N evenly spaced frames (--frames), scaled down so the longer

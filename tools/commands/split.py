@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from annotations.dataset import SPLITS, load_dataset, save_coco
-from annotations.splits import STRATA, split_dataset, subset_coco
-from tools.commands._common import add_parser
+from dftag.annotations.dataset import SPLITS, load_dataset, save_coco
+from dftag.annotations.splits import STRATA, split_dataset, subset_coco
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
 Split a dataset into train.json, val.json and test.json (full COCO files, written beside annotations.json).

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from annotations.dataset import load_coco_json
-from annotations.errors import DftagError
-from detector.augment import AugmentConfig
-from detector.config import MODEL_DEFAULTS, OPTIMIZERS, TrainConfig
-from detector.models import ARCHITECTURES, DEFAULT_ARCH
-from detector.train import CONFIG_FILE, resume_config, train
-from tools.commands._common import add_parser
+from dftag.annotations.dataset import load_coco_json
+from dftag.core.errors import DftagError
+from dftag.detector.augment import AugmentConfig
+from dftag.detector.config import MODEL_DEFAULTS, OPTIMIZERS, TrainConfig
+from dftag.detector.models import ARCHITECTURES, DEFAULT_ARCH
+from dftag.detector.train import CONFIG_FILE, resume_config, train
+from dftag.tools.commands._common import add_parser
 
 
 def _defaults_table() -> str:

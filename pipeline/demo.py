@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from annotations.atomic import write_json
-from annotations.dataset import load_dataset
-from annotations.errors import DftagError
+from dftag.core.atomic import write_json
+from dftag.annotations.dataset import load_dataset
+from dftag.core.errors import DftagError
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ TOY = DemoConfig(videos=6, frames=10, frame_size="160x120", epochs=1, image_size
 
 
 def _run(step: str, args: list[object]) -> None:
-    from tools.cli import main
+    from dftag.tools.cli import main
 
     argv = [str(a) for a in args]
     print(f"\n== {step}: dftag {' '.join(argv)}", flush=True)

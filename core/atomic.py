@@ -63,7 +63,7 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
     With ``overwrite`` an existing ``target`` is replaced (after the new one is complete); without it an
     existing non-empty ``target`` is an error raised before any work starts.
     """
-    from annotations.errors import DftagError
+    from dftag.core.errors import DftagError
 
     target = Path(target)
     if target.exists() and any(target.iterdir()) and not overwrite:

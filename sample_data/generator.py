@@ -2,7 +2,7 @@
 
 ``generate(out, videos=N, seed=S)`` writes::
 
-    OUT/videos/clip_000.mp4 ...   # H.264 clips (annotations.video.VideoWriter)
+    OUT/videos/clip_000.mp4 ...   # H.264 clips (dftag.annotations.video.VideoWriter)
     OUT/cvat/clip_000.xml ...     # CVAT for video 1.1, one task per video, sparse keyframes + outside boxes
     OUT/metadata.json             # DFDC style {"clip_001.mp4": {"label": "FAKE", "original": "clip_000.mp4", "split": "train"}}
     OUT/ground_truth.json         # every face box on every frame (see below)
@@ -10,7 +10,7 @@
 Videos are made the way DFDC made its fakes: a *scene* (textured cluttered background, camera path, one to
 three people moving along their paths, compression settings) is rendered once as the original, and again as
 one or two fakes in which one or more people's inner faces are swapped with another identity's
-(:mod:`annotations.synthetic_faces`). A fake and its original are identical outside the swapped faces up to
+(:mod:`dftag.sample_data.synthetic_faces`). A fake and its original are identical outside the swapped faces up to
 compression. Some scenes have no fake; fakes of multi-person scenes may swap only one person (a *mixed* clip,
 video label FAKE).
 
@@ -41,10 +41,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from annotations.atomic import atomic_dir, write_json, write_text
-from annotations.dataset import CLASS_NAMES, FAKE, REAL
-from annotations.synthetic_faces import Expression, Identity, Pose, Swap, draw_face, face_aspect
-from annotations.video import VideoWriter
+from dftag.core.atomic import atomic_dir, write_json, write_text
+from dftag.annotations.dataset import CLASS_NAMES, FAKE, REAL
+from dftag.sample_data.synthetic_faces import Expression, Identity, Pose, Swap, draw_face, face_aspect
+from dftag.annotations.video import VideoWriter
 
 Box = tuple[float, float, float, float]
 

@@ -2,7 +2,7 @@
 
 Per video: ``frames`` evenly spaced frames are selected and scaled down by ffmpeg itself (the longer side at
 most ``decode_side`` px), detected in batches while ffmpeg decodes ahead, tracked by IoU over the sampled
-frames and aggregated with the same rules as ``dftag annotate`` (:mod:`tools.aggregate`).
+frames and aggregated with the same rules as ``dftag annotate`` (:mod:`dftag.pipeline.aggregate`).
 
 Many videos run in parallel worker processes, each with ``cores // workers`` torch threads.
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from annotations.errors import DftagError
-from annotations.video import VideoInfo, output_size, probe, read_frames
-from tools.aggregate import ScoreRule, TrackScores
-from tools.annotator import FaceDetector, TrackSettings, chunks, sidecar
-from tools.prefetch import prefetch
+from dftag.core.errors import DftagError
+from dftag.annotations.video import VideoInfo, output_size, probe, read_frames
+from dftag.pipeline.aggregate import ScoreRule, TrackScores
+from dftag.pipeline.annotator import FaceDetector, TrackSettings, chunks, sidecar
+from dftag.pipeline.prefetch import prefetch
 
 DEFAULT_FRAMES = 32
 DECODE_SIDE = 640  # a detector sees at most a few hundred pixels; decoding smaller saves pipe and resize time
@@ -151,7 +151,7 @@ def score_videos(videos: Sequence[Path], load_detector: Callable[[], FaceDetecto
     # a fresh server process imports torch once and forks the workers: no per-worker start-up cost, and no
     # fork of a parent whose torch thread pools may already run
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "tools.scorer"])
+    context.set_forkserver_preload(["torch", "dftag.pipeline.scorer"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(load_detector, threads_per_worker(workers))) as pool:
         yield from pool.map(_score_or_error, videos, [settings] * len(videos), chunksize=1)

@@ -5,9 +5,9 @@ each (memory is flat in the video's length, and the encoder keeps working while 
 
 1. decode (ffmpeg process, prefetch thread): upright RGB frames with their own timestamps;
 2. detect and track (caller's thread): every ``stride``-th frame is detected, ``batch_size`` such frames per
-   :meth:`Detector.predict` call; the tracker associates detections (:mod:`tools.tracker`) and carries boxes
-   forward on the frames between; per-track ``p_fake`` is aggregated (:mod:`tools.aggregate`) and the
-   frame is drawn (:mod:`tools.render`);
+   :meth:`Detector.predict` call; the tracker associates detections (:mod:`dftag.pipeline.tracker`) and carries boxes
+   forward on the frames between; per-track ``p_fake`` is aggregated (:mod:`dftag.pipeline.aggregate`) and the
+   frame is drawn (:mod:`dftag.pipeline.render`);
 3. encode (ffmpeg process fed by a background thread): H.264 MP4 with every input frame at its input
    timestamp and the input's audio.
 
@@ -28,13 +28,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from annotations.atomic import write_bytes, write_json
-from annotations.errors import DftagError
-from annotations.video import Frame, VideoInfo, VideoWriter, probe, read_frames
-from tools.aggregate import ScoreRule, TrackScores, label_of
-from tools.prefetch import BackgroundConsumer, prefetch
-from tools.render import BoxLabel, Renderer
-from tools.tracker import TrackedBox, Tracker
+from dftag.core.atomic import write_bytes, write_json
+from dftag.core.errors import DftagError
+from dftag.annotations.video import Frame, VideoInfo, VideoWriter, probe, read_frames
+from dftag.pipeline.aggregate import ScoreRule, TrackScores, label_of
+from dftag.pipeline.prefetch import BackgroundConsumer, prefetch
+from dftag.pipeline.render import BoxLabel, Renderer
+from dftag.pipeline.tracker import TrackedBox, Tracker
 
 FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
 STAGE_BYTES = 64 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
@@ -42,7 +42,7 @@ MIN_QUEUE_FRAMES = 2
 
 
 class FaceDetections(Protocol):
-    """The fields of ``detector.inference.Detections`` used here (see docs/architecture.md)."""
+    """The fields of ``dftag.detector.inference.Detections`` used here (see docs/architecture.md)."""
 
     boxes: np.ndarray
     scores: np.ndarray
@@ -51,7 +51,7 @@ class FaceDetections(Protocol):
 
 
 class FaceDetector(Protocol):
-    """What the annotator needs of ``detector.inference.Detector``."""
+    """What the annotator needs of ``dftag.detector.inference.Detector``."""
 
     model_id: str
     temperature: float

@@ -1,0 +1,3 @@
+"""The video pipeline as library functions: face tracking (``tracker``), aggregation of per-frame scores into
+track and video scores (``aggregate``), drawing (``render``), ``annotate_video`` (``annotator``) and
+``score_videos`` (``scorer``), background prefetching (``prefetch``) and the end-to-end demo job (``demo``)."""
