@@ -23,12 +23,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from dftag.core.atomic import atomic_dir
-from dftag.annotations.dataset import ANNOTATIONS_FILE, FAKE, IMAGES_DIR, REAL, new_coco, save_coco, xyxy_to_xywh
-from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.dataset import ANNOTATIONS_FILE, FAKE, IMAGES_DIR, REAL, new_coco, save_coco
 from dftag.annotations.pair_diff import Box, DiffParams, FaceShape, change_regions, grow_to_face
 from dftag.annotations.pair_list import MediaRef, Pair
 from dftag.annotations.video import Frame, probe, read_frames
+from dftag.core.atomic import atomic_dir
+from dftag.core.boxes import box_iou, xyxy_to_xywh
+from dftag.core.errors import DftagError, Warnings
 
 # Given face boxes per image, for a batch of RGB images: ``(N, 4)`` xyxy arrays in each image's pixels.
 FaceFinder = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
@@ -126,20 +127,12 @@ class PairedFrames:
                 yield FramePair(f.index, f.timestamp, fake_image, orig_image)
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    import torch
-    from torchvision.ops import box_iou
-
-    return box_iou(torch.as_tensor(a, dtype=torch.float64).reshape(-1, 4),
-                   torch.as_tensor(b, dtype=torch.float64).reshape(-1, 4)).numpy()
-
-
 def distinct_faces(boxes: list[Box]) -> list[Box]:
     """Boxes in order, dropping any that overlaps an earlier kept one by more than ``SAME_FACE_IOU``."""
     kept: list[Box] = []
     for box in boxes:
         has_area = box[2] > box[0] and box[3] > box[1]
-        if has_area and (not kept or _box_iou(np.array(box), np.array(kept)).max() <= SAME_FACE_IOU):
+        if has_area and (not kept or box_iou([box], kept).max() <= SAME_FACE_IOU):
             kept.append(box)
     return kept
 
@@ -177,8 +170,10 @@ class DatasetBuilder:
             name = f"{ref.name}-{n}"
         return name
 
-    def image(self, ref: MediaRef, frame: FramePair, image: np.ndarray, label: str, group: str) -> dict[str, Any]:
-        """The image entry of ``ref``'s frame, writing the frame the first time it is asked for."""
+    def image(self, ref: MediaRef, frame: FramePair, image: np.ndarray, label: str, group: str,
+              original: MediaRef | None = None) -> dict[str, Any]:
+        """The image entry of ``ref``'s frame, writing the frame the first time it is asked for; a fake's entry
+        names its ``original`` video."""
         key = (ref.path, ref.half, frame.index)
         if key in self._by_frame:
             return self._by_frame[key]
@@ -191,6 +186,8 @@ class DatasetBuilder:
         entry = {"id": len(self.images) + 1, "file_name": file_name, "width": image.shape[1],
                  "height": image.shape[0], "video": ref.given, "frame_index": frame.index,
                  "timestamp": frame.timestamp, "group": group, "video_label": label}
+        if original is not None:
+            entry["original"] = original.given
         self.images.append(entry)
         self._by_frame[key] = entry
         self._boxes[entry["id"]] = []
@@ -199,7 +196,7 @@ class DatasetBuilder:
     def add_box(self, image: dict[str, Any], box: Box, category: int) -> bool:
         """Add a box unless the image already has one on the same face; True when added."""
         existing = self._boxes[image["id"]]
-        if existing and _box_iou(np.array(box), np.array(existing)).max() > SAME_FACE_IOU:
+        if existing and box_iou([box], existing).max() > SAME_FACE_IOU:
             return False
         existing.append(box)
         x, y, w, h = xyxy_to_xywh(box)
@@ -218,7 +215,7 @@ def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, m
     skipped and counted; it is an error when none is left, or when no frame at all could be labelled.
     """
     if every < 1:
-        raise DftagError(f"--every must be at least 1, got {every}")
+        raise DftagError(f"{{parameter}} must be at least 1, got {every}", parameter="every")
     report = AutolabelReport()
     present = []
     for pair in pairs:
@@ -243,7 +240,7 @@ def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, m
                     continue
                 report.frames_labelled += 1
                 group = pair.original.stem
-                fake_image = builder.image(pair.fake, frame, frame.fake, "fake", group)
+                fake_image = builder.image(pair.fake, frame, frame.fake, "fake", group, original=pair.original)
                 orig_image = builder.image(pair.original, frame, frame.original, "real", group)
                 for box in boxes:
                     report.boxes["fake"] += builder.add_box(fake_image, box, FAKE)

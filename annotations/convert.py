@@ -20,7 +20,8 @@ from typing import Any
 from tqdm import tqdm
 
 from dftag.core.atomic import atomic_dir
-from dftag.annotations.dataset import ANNOTATIONS_FILE, CLASS_IDS, IMAGES_DIR, new_coco, save_coco, xyxy_to_xywh
+from dftag.core.boxes import xyxy_to_xywh
+from dftag.annotations.dataset import ANNOTATIONS_FILE, CLASS_IDS, IMAGES_DIR, new_coco, save_coco
 from dftag.core.errors import DftagError, Warnings
 from dftag.annotations.formats.base import Annotations, Box, StillImage, VideoAnnotations, safe_relative
 from dftag.annotations.formats.dfdc import VideoMeta, group_of
@@ -92,8 +93,8 @@ def map_labels(ann: Annotations, options: ConvertOptions, warnings: Warnings, di
     if unknown and not options.skip_unknown:
         parts = [f"{label!r} in " + ", ".join(f"{src} ({_where_text(places)})" for src, places in by_file.items())
                  for label, by_file in sorted(unknown.items())]
-        raise DftagError("unknown label(s), map them with --label-map CLASS=LABEL,... or drop them with "
-                         "--skip-unknown: " + "; ".join(parts))
+        raise DftagError("unknown label(s): " + "; ".join(parts),
+                         fix=("label_map", "CLASS=LABEL,... to map them, or skip_unknown to drop them"))
 
 
 def _video_label(label: str, options: ConvertOptions, unknown: dict, source: str, where: str) -> str | None:
@@ -104,7 +105,7 @@ def _video_label(label: str, options: ConvertOptions, unknown: dict, source: str
 
 
 def video_meta(video: VideoAnnotations, options: ConvertOptions) -> VideoMeta | None:
-    """The video's label and original: from ``--groups`` when given, else from the export itself (DFDC)."""
+    """The video's label and original: from ``options.groups`` when given, else from the export itself (DFDC)."""
     if options.groups is not None and Path(video.name).name in options.groups:
         return options.groups[Path(video.name).name]
     if video.video_label or video.original:
@@ -118,7 +119,7 @@ def _check_media(ann: Annotations, display: Callable[[Path], str]) -> None:
     if missing:
         name, source = missing[0]
         more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
-        raise DftagError(f"media file not found: {name!r} (looked as named, in --media and beside the "
+        raise DftagError(f"media file not found: {name!r} (looked as named, in the media folder and beside the "
                          f"annotation file){more}", display(source))
 
 
@@ -194,6 +195,8 @@ def _convert_video(video: VideoAnnotations, options: ConvertOptions, builder: _B
                  "frame_index": frame.index, "timestamp": round(frame.timestamp, 6), "group": group}
         if label is not None:
             entry["video_label"] = label
+        if meta is not None and meta.original:
+            entry["original"] = meta.original
         builder.add(entry, video.frames.get(frame.index, []), geometry.to_stored, video.relative,
                     f"{display(video.source)}, frame {frame.index}")
         builder.summary.frames += 1

@@ -16,19 +16,18 @@ Conventions (see README "Dataset format"):
   frame number, or ``None`` for still images), ``timestamp`` (seconds from the frame's pts, or ``None``) and
   ``group`` (the id of the original footage it derives from: a fake's original, a real clip itself).
 
-In memory dftag uses absolute pixel ``xyxy`` boxes; :func:`xywh_to_xyxy` and :func:`xyxy_to_xywh` convert.
+In memory dftag uses absolute pixel ``xyxy`` boxes; :mod:`dftag.core.boxes` converts.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dftag.core.atomic import write_json
 from dftag.core.errors import DftagError
+from dftag.core.io import read_json
 
 REAL, FAKE = 1, 2
 CATEGORIES: list[dict[str, Any]] = [{"id": REAL, "name": "real"}, {"id": FAKE, "name": "fake"}]
@@ -38,16 +37,6 @@ ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
 SPLITS = ("train", "val", "test")
 IMAGE_KEYS = ("id", "file_name", "width", "height", "video", "frame_index", "timestamp", "group")
-
-
-def xywh_to_xyxy(box: Iterable[float]) -> list[float]:
-    x, y, w, h = box
-    return [x, y, x + w, y + h]
-
-
-def xyxy_to_xywh(box: Iterable[float]) -> list[float]:
-    x1, y1, x2, y2 = box
-    return [x1, y1, x2 - x1, y2 - y1]
 
 
 @dataclass
@@ -118,20 +107,6 @@ def validate(coco: dict[str, Any], path: Path) -> None:
             raise DftagError("annotation lacks area or iscrowd", path, where)
 
 
-def load_coco_json(path: str | Path) -> dict[str, Any]:
-    """Read a JSON file, turning unreadable or unparseable files into one clear :class:`DftagError`."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise DftagError("file not found", path) from None
-    except json.JSONDecodeError as e:
-        raise DftagError(f"invalid JSON: {e.msg}", path, f"line {e.lineno}, column {e.colno}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DftagError(f"cannot read: {e}", path) from None
-
-
 def load_dataset(path: str | Path, split: str | None = None) -> Dataset:
     """Load a dataset folder (``annotations.json``, or ``SPLIT.json`` when ``split`` is given) or a COCO file.
 
@@ -146,7 +121,7 @@ def load_dataset(path: str | Path, split: str | None = None) -> Dataset:
     if not json_path.exists():
         what = f"split file {json_path.name} (run 'dftag split' first)" if split else "file"
         raise DftagError(f"{what} not found", json_path)
-    coco = load_coco_json(json_path)
+    coco = read_json(json_path)
     if not isinstance(coco, dict):
         raise DftagError("not a COCO object", json_path)
     validate(coco, json_path)

@@ -74,9 +74,9 @@ class LabelMap:
 
 
 def _read_json_map(path: Path) -> dict[str, str]:
-    from dftag.annotations.dataset import load_coco_json
+    from dftag.core.io import read_json
 
-    data = load_coco_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DftagError('label map must be a JSON object like {"real": ["a"], "fake": ["b"]}', path)
     mapping: dict[str, str] = {}

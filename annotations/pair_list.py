@@ -20,7 +20,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dftag.annotations.dataset import load_coco_json
+from dftag.core.io import read_json
 from dftag.core.errors import DftagError
 
 HALVES = ("left_half", "right_half")
@@ -70,7 +70,7 @@ def is_mouth_only(method: str) -> bool:
 
 
 def _read_dfdc(path: Path, media: Path) -> list[Pair]:
-    meta = load_coco_json(path)
+    meta = read_json(path)
     if not isinstance(meta, dict):
         raise DftagError("DFDC metadata must be an object mapping video names to entries", path)
     pairs = []

@@ -10,15 +10,16 @@ still-empty splits, they go to those, so every requested split gets a group when
 
 from __future__ import annotations
 
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
-from dftag.annotations.dataset import CLASS_NAMES, SPLITS, new_coco
+from dftag.annotations.dataset import CLASS_NAMES, SPLITS, load_dataset, new_coco, save_coco
 from dftag.core.errors import DftagError
 
 # Strata balanced across splits: one column per class (box counts), then the image count.
@@ -40,6 +41,13 @@ class SplitResult:
     image_ids: dict[str, list[int]]
     groups: dict[str, list[str]]
     counts: dict[str, dict[str, int]]  # split -> {"images", "real boxes", "fake boxes", "groups"}
+
+    def table(self) -> str:
+        """The counts as text: one row per split, one column per stratum plus groups."""
+        columns = [*STRATA, "groups"]
+        header = f"{'split':<6}" + "".join(f"{c:>12}" for c in columns)
+        rows = [f"{s:<6}" + "".join(f"{self.counts[s][c]:>12}" for c in columns) for s in self.counts]
+        return "\n".join([header, *rows])
 
 
 def _group_counts(coco: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
@@ -121,3 +129,14 @@ def subset_coco(coco: dict[str, Any], image_ids: list[int], split: str) -> dict[
     images = [img for img in coco["images"] if img["id"] in keep]
     annotations = [ann for ann in coco["annotations"] if ann["image_id"] in keep]
     return new_coco(images, annotations, **(coco.get("info", {}) | {"split": split}))
+
+
+def write_splits(dataset: str | os.PathLike[str], val: float, test: float, seed: int) -> tuple[SplitResult, Path]:
+    """Split the dataset ``dataset`` (:func:`split_dataset`: ``val`` and ``test`` are fractions, train takes the
+    rest) and write ``train.json``, ``val.json`` and ``test.json``, each a full canonical COCO file, beside its
+    ``annotations.json``; returns the split and the folder the files are in."""
+    loaded = load_dataset(dataset)
+    result = split_dataset(loaded.coco, val, test, seed)
+    for split in SPLITS:
+        save_coco(subset_coco(loaded.coco, result.image_ids[split], split), loaded.root / f"{split}.json")
+    return result, loaded.root

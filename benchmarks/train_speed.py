@@ -23,14 +23,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dftag.annotations.dataset import CLASS_IDS, new_coco, save_coco, xyxy_to_xywh
+from dftag.core.boxes import xyxy_to_xywh
+from dftag.annotations.dataset import CLASS_IDS, new_coco, save_coco
 from dftag.sample_data.generator import ground_truth, plan_videos, render_frame
 from dftag.detector.checkpoint import save_checkpoint
-from dftag.detector.config import TrainConfig
-from dftag.detector.data import read_image
+from dftag.training.config import TrainConfig
+from dftag.core.io import read_image
 from dftag.detector.export import OnnxDetector, export_onnx
 from dftag.detector.inference import Detector
-from dftag.detector.train import Process, Trainer, resolve_device
+from dftag.detector.device import resolve_device
+from dftag.training.train import Process, Trainer
 
 
 def write_dataset(root: Path, frames: int, size: tuple[int, int], seed: int = 0) -> None:

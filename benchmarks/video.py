@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from dftag.annotations.video import VideoWriter, ffmpeg_exe, probe, read_frames  # noqa: E402
 from dftag.pipeline.aggregate import ScoreRule, TrackScores  # noqa: E402
 from dftag.pipeline.annotator import AnnotateSettings, annotate_video  # noqa: E402
-from dftag.pipeline.render import BoxLabel, Renderer  # noqa: E402
+from dftag.pipeline.render import Renderer  # noqa: E402
 from dftag.pipeline.scorer import ScoreSettings, score_video  # noqa: E402
 
 REALDATA_CLIP = ROOT.parent / "shared" / "realdata" / "polimi-ispl+icpr2020dfdc" / "notebook" / "samples" / "lynaeydofd.mp4"
@@ -99,12 +100,11 @@ def naive_annotate(clip: Path, out: Path, detector) -> None:
     with VideoWriter(out, info.width, info.height, info.fps) as writer:
         for frame in read_frames(clip):
             det = detector.predict([frame.image], score_threshold=0.5, batch_size=1)[0]
-            faces = [BoxLabel(b, "fake" if p >= 0.5 else "real", float(p), k + 1)
-                     for k, (b, p) in enumerate(zip(det.boxes, det.p_fake))]
-            for face in faces:
-                scores.add(face.track_id, frame.index, frame.timestamp, face.p_fake)
+            faces = replace(det, track_ids=np.arange(1, len(det) + 1))
+            for track_id, p_fake in zip(faces.track_ids.tolist(), faces.p_fake.tolist()):
+                scores.add(track_id, frame.index, frame.timestamp, p_fake)
             video = scores.video_score()
-            renderer.draw(frame.image, faces, frame.timestamp, video.score, video.label)
+            renderer.draw(frame.image, faces, faces.p_fake, frame.timestamp, video.score, video.label)
             writer.write(frame.image, frame.timestamp)
 
 

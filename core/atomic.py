@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dftag.core.errors import DftagError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -63,11 +65,9 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
     With ``overwrite`` an existing ``target`` is replaced (after the new one is complete); without it an
     existing non-empty ``target`` is an error raised before any work starts.
     """
-    from dftag.core.errors import DftagError
-
     target = Path(target)
     if target.exists() and any(target.iterdir()) and not overwrite:
-        raise DftagError("output folder exists and is not empty (use --force to replace it)", target)
+        raise DftagError("output folder exists and is not empty", target, fix=("overwrite", "to replace it"))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700

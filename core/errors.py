@@ -10,18 +10,39 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from os import PathLike
 
 
 class DftagError(Exception):
-    """A user-facing error: ``str(err)`` is the single line the command line prints."""
+    """A user-facing error: ``str(err)`` is the single line shown to the user.
 
-    def __init__(self, message: str, path: str | PathLike[str] | None = None, where: str | None = None):
+    Parameters are named in library terms. ``parameter`` is the one the message is about, written where the
+    message says ``{parameter}``; ``fix`` names the parameter that would resolve the problem and what setting it
+    does: ``fix=("overwrite", "to replace it")`` reads "(set overwrite to replace it)". A front end that spells
+    parameters its own way (the command line's ``--force``) rewords both with :meth:`line`.
+    """
+
+    def __init__(self, message: str, path: str | PathLike[str] | None = None, where: str | None = None, *,
+                 parameter: str | None = None, fix: tuple[str, str] | None = None):
+        self.message, self.path, self.where, self.parameter, self.fix = message, path, where, parameter, fix
+        super().__init__(self.line())
+
+    def line(self, spell: Callable[[str], str] = str, verb: str = "set") -> str:
+        """The one line, with parameter names written by ``spell`` and the fix introduced by ``verb``
+        (the command line: ``spell=lambda p: "--" + p``, ``verb="use"``)."""
+        message = self.message
+        if self.parameter is not None:
+            message = message.replace("{parameter}", spell(self.parameter))
         parts = []
-        if path is not None:
-            parts.append(f"{path}" + (f" ({where})" if where else ""))
+        if self.path is not None:
+            parts.append(f"{self.path}" + (f" ({self.where})" if self.where else ""))
         parts.append(message)
-        super().__init__(": ".join(parts))
+        text = ": ".join(parts)
+        if self.fix is not None:
+            parameter, purpose = self.fix
+            text += f" ({verb} {spell(parameter)} {purpose})"
+        return text
 
 
 class Warnings:

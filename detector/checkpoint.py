@@ -6,7 +6,9 @@ A checkpoint is a dict with at least::
      "arch": "ssdlite-mnv2",            # one of detector.models.ARCHITECTURES
      "image_size": 320,                 # square network input side, pixels
      "model": {name: tensor},           # the SSD's state dict
-     "calibration": {"temperature": 1.0}}
+     "calibration": {"temperature": 1.0},
+     "classifier": {"arch": "crop-mnv2", "crop_size": 224, "margin": 0.3,   # two-stage models only
+                    "model": {name: tensor}}}                            # the crop classifier's state dict
 
 Training adds its own plain entries (``epoch``, ``optimizer``, ``scheduler``, RNG state as tensors or lists,
 ...) through ``extra``; they are kept as they are. Nothing else is ever unpickled: numpy arrays and custom
@@ -18,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +27,9 @@ from torchvision.models.detection.ssd import SSD
 
 from dftag.core.atomic import atomic_path
 from dftag.core.errors import DftagError
+from dftag.detector.classifier import ClassifierSpec, FaceClassifier, classifier_from_state
+from dftag.detector.models import ARCHITECTURES, build_model, model_image_size
+from dftag.detector.torch_file import read_torch_file
 
 FORMAT = "dftag-detector"
 VERSION = 1
@@ -33,8 +37,6 @@ VERSION = 1
 
 def checkpoint_dict(model: SSD, *, temperature: float = 1.0, extra: Mapping[str, Any] | None = None) -> dict:
     """The checkpoint content for a model built by :func:`dftag.detector.models.build_model`."""
-    from dftag.detector.models import model_image_size
-
     return {**(extra or {}), "format": FORMAT, "version": VERSION, "arch": model.dftag_arch,
             "image_size": model_image_size(model),
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -53,22 +55,9 @@ def write_checkpoint(path: str | os.PathLike, ckpt: Mapping[str, Any]) -> None:
         torch.save(dict(ckpt), tmp)
 
 
-def _read(path: str | os.PathLike) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise DftagError("no such checkpoint file", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DftagError(f"not a readable weights file ({reason})", path) from None
-
-
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a dftag checkpoint (on CPU); a clear error naming the file when it is not one."""
-    from dftag.detector.models import ARCHITECTURES
-
-    ckpt = _read(path)
+    ckpt = read_torch_file(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DftagError("not a dftag detector checkpoint", path)
     if ckpt.get("version") != VERSION:
@@ -80,23 +69,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     temperature = ckpt.get("calibration", {}).get("temperature")
     if not isinstance(temperature, (int, float)) or not temperature > 0:
         raise DftagError(f"calibration temperature must be a positive number, got {temperature!r}", path)
+    if ckpt.get("classifier") is not None:
+        ClassifierSpec.from_dict(ckpt["classifier"], path)
+        if not isinstance(ckpt["classifier"].get("model"), dict):
+            raise DftagError("checkpoint's classifier lacks its weights", path)
     return ckpt
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a dftag checkpoint (``model`` entry) or of a plain torchvision state dict."""
-    obj = _read(path)
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise DftagError("neither a dftag checkpoint nor a state dict of tensors", path)
-    return obj
+def with_classifier(ckpt: Mapping[str, Any], classifier: FaceClassifier) -> dict[str, Any]:
+    """A copy of the detector checkpoint ``ckpt`` that also holds ``classifier`` (a two-stage model)."""
+    state = {k: v.detach().cpu() for k, v in classifier.state_dict().items()}
+    return {**ckpt, "classifier": {**classifier.spec.to_dict(), "model": state}}
+
+
+def classifier_from_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike | None = None
+                               ) -> FaceClassifier | None:
+    """The crop classifier of a two-stage checkpoint (eval mode, CPU), ``None`` for a single-stage one."""
+    entry = ckpt.get("classifier")
+    if entry is None:
+        return None
+    return classifier_from_state(ClassifierSpec.from_dict(entry, path), entry["model"], path)
 
 
 def model_from_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike | None = None) -> SSD:
     """Rebuild the model stored in a checkpoint dict (eval mode, CPU)."""
-    from dftag.detector.models import build_model
-
     model = build_model(ckpt["arch"], pretrained_backbone=False, image_size=ckpt["image_size"])
     try:
         model.load_state_dict(ckpt["model"])

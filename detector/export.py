@@ -6,6 +6,12 @@ xyxy in input pixels and ``logits (batch, A, 3)`` (background, real, fake) for e
 score threshold, class-agnostic NMS and the mapping back to original pixels happen outside the graph, in the
 same code the torch backend uses. The model's ``arch``, ``image_size``, ``temperature`` and ``model_id`` are
 stored in the ONNX metadata.
+
+A two-stage checkpoint also exports its crop classifier (:class:`dftag.detector.classifier.FaceClassifier`) to
+a second file beside the first, ``OUT`` with the suffix ``.classifier.onnx`` (:func:`classifier_path`): input
+``crops`` uint8 ``(N, S, S, 3)``, output ``fake_logit (N,)``; the first file's metadata names it and records the
+crop size and margin, and :class:`OnnxDetector` opens both. Cropping happens outside the graphs, in the torch
+backend's code.
 """
 
 from __future__ import annotations
@@ -21,43 +27,68 @@ from torch import Tensor
 
 from dftag.core.atomic import atomic_path
 from dftag.core.errors import DftagError
-from dftag.detector.checkpoint import load_checkpoint, model_from_checkpoint
-from dftag.detector.inference import Detector, DetectorNetwork, checkpoint_id
+from dftag.detector.checkpoint import classifier_from_checkpoint, load_checkpoint, model_from_checkpoint
+from dftag.detector.classifier import ClassifierSpec
+from dftag.detector.inference import Detector, DetectorNetwork, checkpoint_id, model_name
 
 OPSET = 18
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("boxes", "logits")
 METADATA_KEYS = ("arch", "image_size", "temperature", "model_id")
+CLASSIFIER_INPUT = "crops"
+CLASSIFIER_OUTPUT = "fake_logit"
+CLASSIFIER_SUFFIX = ".classifier.onnx"
 
 
-def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike) -> dict[str, str]:
-    """Export the checkpoint's network to the ONNX file ``out`` (atomically); returns the stored metadata."""
-    ckpt = load_checkpoint(checkpoint)
-    network = DetectorNetwork(model_from_checkpoint(ckpt, checkpoint)).eval()
-    size = ckpt["image_size"]
-    example = torch.zeros((2, size, size, 3), dtype=torch.uint8)
-    metadata = {"arch": ckpt["arch"], "image_size": str(size),
-                "temperature": repr(float(ckpt["calibration"]["temperature"])),
-                "model_id": checkpoint_id(ckpt["arch"], checkpoint)}
+def classifier_path(out: str | os.PathLike) -> Path:
+    """Where the crop classifier of a two-stage export goes: ``model.onnx`` -> ``model.classifier.onnx``."""
+    out = Path(out)
+    return out.with_name(out.stem + CLASSIFIER_SUFFIX)
+
+
+def _export(module: torch.nn.Module, example: Tensor, input_name: str, output_names: list[str],
+            metadata: dict[str, str], out: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter about torchvision internals
         program = torch.onnx.export(
-            network, (example,), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), opset_version=OPSET,
-            dynamo=True, dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, verbose=False)
+            module, (example,), input_names=[input_name], output_names=output_names, opset_version=OPSET,
+            dynamo=True, dynamic_shapes={input_name: {0: torch.export.Dim("batch")}}, verbose=False)
     proto = program.model_proto
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     with atomic_path(out, suffix=".onnx") as tmp:
         onnx.save_model(proto, str(tmp))
+
+
+def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike) -> dict[str, str]:
+    """Export the checkpoint's network to the ONNX file ``out`` (atomically), and a two-stage checkpoint's
+    classifier to :func:`classifier_path` of ``out``; returns the metadata stored in ``out``."""
+    ckpt = load_checkpoint(checkpoint)
+    network = DetectorNetwork(model_from_checkpoint(ckpt, checkpoint)).eval()
+    size = ckpt["image_size"]
+    metadata = {"arch": ckpt["arch"], "image_size": str(size),
+                "temperature": repr(float(ckpt["calibration"]["temperature"])),
+                "model_id": checkpoint_id(model_name(ckpt), checkpoint)}
+    classifier = classifier_from_checkpoint(ckpt, checkpoint)
+    if classifier is not None:
+        spec = classifier.spec
+        metadata |= {"classifier": classifier_path(out).name, "classifier_arch": spec.arch,
+                     "crop_size": str(spec.crop_size), "margin": repr(float(spec.margin))}
+        crops = torch.zeros((2, spec.crop_size, spec.crop_size, 3), dtype=torch.uint8)
+        _export(classifier, crops, CLASSIFIER_INPUT, [CLASSIFIER_OUTPUT], {"model_id": metadata["model_id"]},
+                classifier_path(out))
+    _export(network, torch.zeros((2, size, size, 3), dtype=torch.uint8), INPUT_NAME, list(OUTPUT_NAMES), metadata,
+            Path(out))
     return metadata
 
 
 class OnnxDetector(Detector):
     """:class:`Detector` backed by an ONNX Runtime session of an exported network (CPU by default)."""
 
-    def __init__(self, session, **kwargs):
+    def __init__(self, session, classifier_session=None, **kwargs):
         super().__init__(None, **kwargs)
         self.session = session
+        self.classifier_session = classifier_session
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> OnnxDetector:
@@ -65,27 +96,39 @@ class OnnxDetector(Detector):
         import onnxruntime as ort
 
         path = Path(path)
-        if not path.is_file():
-            raise DftagError("no such ONNX file", path)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         providers = ["CPUExecutionProvider"]
         if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
-        try:
-            session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as err:  # onnxruntime raises its own exception types for unreadable models
-            raise DftagError(f"not a readable ONNX model ({str(err).splitlines()[0]})", path) from None
+
+        def open_session(file: Path):
+            if not file.is_file():
+                raise DftagError("no such ONNX file", file)
+            try:
+                return ort.InferenceSession(str(file), options, providers=providers)
+            except Exception as err:  # onnxruntime raises its own exception types for unreadable models
+                raise DftagError(f"not a readable ONNX model ({str(err).splitlines()[0]})", file) from None
+
+        session = open_session(path)
         meta = session.get_modelmeta().custom_metadata_map
         if any(key not in meta for key in METADATA_KEYS):
             raise DftagError("not a dftag detector export (metadata missing)", path)
-        return cls(session, arch=meta["arch"], image_size=int(meta["image_size"]),
-                   temperature=float(meta["temperature"]), model_id=meta["model_id"])
+        classifier_session, spec = None, None
+        if "classifier" in meta:
+            classifier_session = open_session(path.with_name(meta["classifier"]))
+            spec = ClassifierSpec(arch=meta["classifier_arch"], crop_size=int(meta["crop_size"]),
+                                  margin=float(meta["margin"]))
+        return cls(session, classifier_session, arch=meta["arch"], image_size=int(meta["image_size"]),
+                   temperature=float(meta["temperature"]), model_id=meta["model_id"], classifier_spec=spec)
 
     def forward(self, batch: np.ndarray) -> tuple[Tensor, Tensor]:
         boxes, logits = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
         return torch.from_numpy(boxes), torch.from_numpy(logits)
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        return self.classifier_session.run([CLASSIFIER_OUTPUT], {CLASSIFIER_INPUT: crops})[0]
 
 
 def load_detector(path: str | os.PathLike, device: str = "cpu") -> Detector:

@@ -1,4 +1,5 @@
-"""Run a trained detector on images: :class:`Detector` and its per-image :class:`Detections`.
+"""Run a trained detector on images: :class:`Detector` and its per-image :class:`Detections` (defined in
+:mod:`dftag.core.detections`, re-exported here).
 
 The network (:class:`DetectorNetwork`) takes a batch of uint8 RGB images already resized to the model's square
 input (see :func:`dftag.detector.models.resize_image`), normalises them as the model's ``transform`` does, and
@@ -7,13 +8,19 @@ Post-processing (:func:`postprocess`) is shared by the torch and the ONNX Runtim
 with the likelier of real and fake, kept when that label's 3-way softmax probability reaches
 ``score_threshold``, and boxes overlapping more than ``nms_iou`` are suppressed across both labels (one box
 per face). Boxes are mapped back to original-image pixels.
+
+A **two-stage** detector (a checkpoint with a ``classifier``) uses the SSD only to find faces: a box is kept
+when its face probability ``1 - p(background)`` reaches ``score_threshold``; each kept face is then cut from the
+original image (:func:`dftag.detector.face_crop.crop_faces`, the classifier's crop size and margin) and tagged by
+the crop classifier (:mod:`dftag.detector.classifier`): ``fake_logit`` is the classifier's, ``labels`` the
+likelier class, ``scores`` = face probability x that class's probability (so the per-class precision-recall
+curves rank faces as the single-stage model's do), ``p_fake`` = sigmoid(fake_logit / temperature).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,33 +31,16 @@ from torchvision.models.detection.ssd import SSD
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from dftag.annotations.dataset import FAKE, REAL
-from dftag.detector.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+from dftag.core.detections import Detections
+from dftag.detector.checkpoint import classifier_from_checkpoint, file_sha256, load_checkpoint, model_from_checkpoint
+from dftag.detector.classifier import ClassifierSpec, FaceClassifier
+from dftag.detector.face_crop import crop_faces
 from dftag.detector.models import model_image_size, resize_image
 
 DEFAULT_SCORE_THRESHOLD = 0.3  # probability of the box's label; what annotated videos show
 DEFAULT_NMS_IOU = 0.45  # torchvision's SSD default
 DEFAULT_BATCH_SIZE = 8
 MAX_DETECTIONS = 100  # per image, after NMS
-
-
-@dataclass
-class Detections:
-    """The faces found in one image; every field has one row per face, best score first.
-
-    ``boxes`` (N, 4) float32 xyxy in original-image pixels; ``labels`` (N,) int64, 1 real / 2 fake (the likelier
-    of the two); ``scores`` (N,) float32, that label's probability under the 3-way softmax; ``fake_logit``
-    (N,) float32 = logit_fake - logit_real (uncalibrated); ``p_fake`` (N,) float32 =
-    sigmoid(fake_logit / temperature), the calibrated probability that the face is fake.
-    """
-
-    boxes: np.ndarray
-    labels: np.ndarray
-    scores: np.ndarray
-    fake_logit: np.ndarray
-    p_fake: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scores)
 
 
 class DetectorNetwork(nn.Module):
@@ -90,10 +80,16 @@ class DetectorNetwork(nn.Module):
 
 
 def postprocess(boxes: Tensor, logits: Tensor, image_sizes: Sequence[tuple[int, int]], input_size: int, *,
-                score_threshold: float, nms_iou: float, temperature: float) -> list[Detections]:
-    """Network outputs for a batch -> :class:`Detections` per image (``image_sizes`` are original ``(h, w)``)."""
+                score_threshold: float, nms_iou: float, temperature: float, faces_only: bool = False
+                ) -> list[Detections]:
+    """Network outputs for a batch -> :class:`Detections` per image (``image_sizes`` are original ``(h, w)``).
+
+    ``faces_only`` (the first stage of a two-stage model) scores each box by its face probability
+    ``p(real) + p(fake)`` instead of the likelier label's probability."""
     probs = logits.softmax(-1)
     scores, best = probs[..., 1:].max(-1)  # likelier of real and fake
+    if faces_only:
+        scores = probs[..., 1:].sum(-1)
     image_idx, anchor_idx = torch.nonzero(scores >= score_threshold, as_tuple=True)
     kept_boxes = clip_boxes_to_image(boxes[image_idx, anchor_idx], (input_size, input_size))
     kept_scores = scores[image_idx, anchor_idx]
@@ -118,8 +114,7 @@ def postprocess(boxes: Tensor, logits: Tensor, image_sizes: Sequence[tuple[int, 
         scale = torch.tensor([w, h, w, h], dtype=torch.float32) / input_size
         out = {k: v[mine] for k, v in fields.items()}
         out["boxes"] = clip_boxes_to_image(out["boxes"].float() * scale, (h, w))
-        results.append(Detections(**{k: v.cpu().numpy().astype(np.int64 if k == "labels" else np.float32)
-                                     for k, v in out.items()}))
+        results.append(Detections(**{k: v.cpu().numpy() for k, v in out.items()}))
     return results
 
 
@@ -132,8 +127,11 @@ class Detector:
     """
 
     def __init__(self, network: nn.Module | None, *, arch: str, image_size: int, temperature: float = 1.0,
-                 model_id: str = "", device: str | torch.device = "cpu"):
+                 model_id: str = "", device: str | torch.device = "cpu", classifier: FaceClassifier | None = None,
+                 classifier_spec: ClassifierSpec | None = None):
         self.network = network
+        self.classifier = classifier
+        self.classifier_spec = classifier_spec or (classifier.spec if classifier is not None else None)
         self.arch = arch
         self.image_size = image_size
         self.temperature = float(temperature)
@@ -146,15 +144,24 @@ class Detector:
         ckpt = load_checkpoint(path)
         model = model_from_checkpoint(ckpt, path)
         return cls.from_model(model, temperature=ckpt["calibration"]["temperature"],
-                              model_id=checkpoint_id(ckpt["arch"], path), device=device)
+                              model_id=checkpoint_id(model_name(ckpt), path), device=device,
+                              classifier=classifier_from_checkpoint(ckpt, path))
 
     @classmethod
     def from_model(cls, model: SSD, *, temperature: float = 1.0, model_id: str = "",
-                   device: str | torch.device = "cpu") -> Detector:
-        """Wrap a model built by :func:`dftag.detector.models.build_model` (it is switched to eval mode)."""
+                   device: str | torch.device = "cpu", classifier: FaceClassifier | None = None) -> Detector:
+        """Wrap a model built by :func:`dftag.detector.models.build_model` and, for a two-stage detector, its crop
+        classifier (both are switched to eval mode)."""
         network = DetectorNetwork(model.to(device)).eval()
+        if classifier is not None:
+            classifier = classifier.to(device).eval()
         return cls(network, arch=model.dftag_arch, image_size=model_image_size(model), temperature=temperature,
-                   model_id=model_id, device=device)
+                   model_id=model_id, device=device, classifier=classifier)
+
+    @property
+    def two_stage(self) -> bool:
+        """Whether faces are tagged by a crop classifier (else by the SSD itself)."""
+        return self.classifier_spec is not None
 
     def predict(self, images: Sequence[np.ndarray], score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                 nms_iou: float = DEFAULT_NMS_IOU, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Detections]:
@@ -168,10 +175,33 @@ class Detector:
                     raise ValueError("images must be uint8 RGB numpy arrays of shape (H, W, 3)")
             batch = np.stack([resize_image(image, self.image_size) for image in chunk])
             boxes, logits = self.forward(batch)
-            results.extend(postprocess(boxes, logits, [image.shape[:2] for image in chunk], self.image_size,
-                                       score_threshold=score_threshold, nms_iou=nms_iou,
-                                       temperature=self.temperature))
+            found = postprocess(boxes, logits, [image.shape[:2] for image in chunk], self.image_size,
+                                score_threshold=score_threshold, nms_iou=nms_iou, temperature=self.temperature,
+                                faces_only=self.two_stage)
+            results.extend(self.tag(chunk, found) if self.two_stage else found)
         return results
+
+    def tag(self, images: Sequence[np.ndarray], found: Sequence[Detections]) -> list[Detections]:
+        """The second stage: tag the faces ``found`` in ``images`` (face probability in ``scores``) from crops
+        of the original images; see the module docstring."""
+        spec = self.classifier_spec
+        crops = [crop_faces(image, faces.boxes, spec.crop_size, spec.margin).images
+                 for image, faces in zip(images, found)]
+        logits = self.classify(np.concatenate(crops)) if sum(map(len, crops)) else np.zeros(0, np.float32)
+        out, start = [], 0
+        for faces in found:
+            fake_logit = logits[start:start + len(faces)]
+            start += len(faces)
+            p_label = 1.0 / (1.0 + np.exp(-np.abs(fake_logit)))  # probability of the likelier class
+            out.append(Detections(boxes=faces.boxes, labels=np.where(fake_logit >= 0, FAKE, REAL),
+                                  scores=faces.scores * p_label, fake_logit=fake_logit,
+                                  p_fake=1.0 / (1.0 + np.exp(-fake_logit / self.temperature))))
+        return out
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """Fake logits ``(N,)`` float32 of uint8 ``(N, S, S, 3)`` face crops."""
+        with torch.inference_mode():
+            return self.classifier(torch.from_numpy(crops).to(self.device)).float().cpu().numpy()
 
     def forward(self, batch: np.ndarray) -> tuple[Tensor, Tensor]:
         """Run the network on uint8 ``(B, S, S, 3)`` input; returns CPU ``boxes`` and ``logits`` tensors."""
@@ -180,6 +210,11 @@ class Detector:
         return boxes.cpu(), logits.cpu()
 
 
-def checkpoint_id(arch: str, path: str | os.PathLike) -> str:
-    """A short model id: the architecture and the first 10 hex digits of the file's sha256."""
-    return f"{arch}@{file_sha256(Path(path))[:10]}"
+def model_name(ckpt: dict) -> str:
+    """``arch`` of a single-stage checkpoint, ``arch+classifier arch`` of a two-stage one."""
+    return ckpt["arch"] + (f"+{ckpt['classifier']['arch']}" if ckpt.get("classifier") else "")
+
+
+def checkpoint_id(name: str, path: str | os.PathLike) -> str:
+    """A short model id: the model name and the first 10 hex digits of the file's sha256."""
+    return f"{name}@{file_sha256(Path(path))[:10]}"

@@ -53,6 +53,7 @@ from torchvision.models.detection.ssd import _vgg_extractor
 from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _mobilenet_extractor, _normal_init
 
 from dftag.core.errors import DftagError
+from dftag.detector.torch_file import read_state_dict
 
 log = logging.getLogger("dftag.detector")
 
@@ -238,8 +239,6 @@ def load_matching(model: nn.Module, path: str | os.PathLike) -> tuple[int, int]:
     checkpoint with a ``model`` entry), read with ``weights_only=True``. Logs one line with the counts and
     returns ``(loaded, total tensors in the model)``; an error when nothing matches.
     """
-    from dftag.detector.checkpoint import read_state_dict
-
     source = read_state_dict(path)
     target = model.state_dict()
     matched = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from dftag.core.boxes import box_iou, greedy_match
 from dftag.eval.ap import COCO_RECALL_LEVELS, interpolated_precision, precision_recall
-from dftag.eval.matching import box_iou_xywh, greedy_match
 from dftag.eval.results import DetectionArrays, GroundTruthArrays
 
 # pycocotools' expressions, kept verbatim so the thresholds are the same floats.
@@ -121,9 +121,9 @@ def match_detections(gt: GroundTruthArrays, dt: DetectionArrays) -> MatchTable:
         gt_crowd[gi, gr] = gt.crowd[g_order][g_in]
         gt_reusable[gi, gr] = g_reusable[g_in]
         gt_ignore[gi, :, gr] = g_ignore[g_in]
-        iou = box_iou_xywh(dt_boxes, gt_boxes, gt_crowd)
+        iou = box_iou(dt_boxes, gt_boxes, gt_crowd, fmt="xywh")
         iou[~np.broadcast_to(gt_valid[:, None, :], iou.shape)] = -1.0
-        match = greedy_match(iou, n_dets, IOU_THRESHOLDS, gt_ignore, gt_reusable)
+        match = greedy_match(iou, IOU_THRESHOLDS, n_rows=n_dets, fallback=gt_ignore, reusable=gt_reusable)
         m = match[d_group, :, :, rank[d_in]]  # (n, A, T)
         hit = m >= 0
         hit_ignored = np.take_along_axis(gt_ignore[d_group], np.maximum(m, 0), axis=2)

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from dftag.annotations.dataset import CLASS_NAMES, FAKE, Dataset, xywh_to_xyxy
-from dftag.detector.data import read_image
+from dftag.annotations.dataset import CLASS_NAMES, FAKE, Dataset
+from dftag.core.boxes import xywh_to_xyxy
+from dftag.core.io import read_image
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, Detections, Detector
-from dftag.detector.train import coco_results
 from dftag.eval.matching import match_image
+from dftag.eval.results import coco_results
 
 EVAL_SCORE_THRESHOLD = 0.01  # keep low-score detections so precision-recall curves reach high recall
 

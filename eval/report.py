@@ -3,7 +3,8 @@ plots), a self-contained ``report.html`` (plots embedded as base64 PNG) and the 
 
 A report is built from :class:`Section` s (a heading, text, tables, images) and a list of plots to draw; the
 folder is created atomically (:func:`dftag.core.atomic.atomic_dir`), so it appears whole or not at all.
-Builders here turn detection and video evaluations into sections; the commands combine them.
+Builders here turn detection and video evaluations into sections; :func:`write_detection_report` and
+:func:`write_video_report` write them as folders.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from dftag.eval import plots
 from dftag.eval.calibration import reliability
 from dftag.eval.coco_summary import STATS
 from dftag.eval.detection import DetectionEvaluation
-from dftag.eval.video_metrics import VideoSet, roc_curve
+from dftag.eval.video_metrics import (
+    DEFAULT_THRESHOLD,
+    LOG_LOSS_EPS,
+    VideoSet,
+    align,
+    load_video_labels,
+    load_video_scores,
+    roc_curve,
+    video_metrics,
+)
 
 METRICS_FILE, MARKDOWN_FILE, HTML_FILE = "metrics.json", "report.md", "report.html"
 PR_PNG, EPOCHS_PNG, EXAMPLES_PNG, ROC_PNG, RELIABILITY_PNG = (
@@ -59,11 +69,11 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def check_output(out: str | os.PathLike, force: bool) -> None:
-    """Fail before any work when ``out`` exists, is not empty, and ``force`` is not set."""
+def check_output(out: str | os.PathLike, overwrite: bool) -> None:
+    """Fail before any work when ``out`` exists, is not empty, and ``overwrite`` is not set."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise DftagError("output folder exists and is not empty (use --force to replace it)", out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise DftagError("output folder exists and is not empty", out, fix=("overwrite", "to replace it"))
 
 
 def render_markdown(title: str, sections: Sequence[Section]) -> str:
@@ -107,11 +117,12 @@ def render_html(title: str, sections: Sequence[Section], folder: Path) -> str:
 
 
 def write_report(out: str | os.PathLike, title: str, metrics: dict[str, Any], sections: Sequence[Section],
-                 plot_jobs: Sequence[Plot], force: bool = False, extra_json: dict[str, Any] | None = None) -> Path:
-    """Draw the plots and write the report folder atomically (plus ``extra_json`` files by name); returns
-    its path."""
+                 plot_jobs: Sequence[Plot], overwrite: bool = False, extra_json: dict[str, Any] | None = None
+                 ) -> Path:
+    """Draw the plots and write the report folder atomically (plus ``extra_json`` files by name), replacing
+    an existing one only with ``overwrite``; returns its path."""
     out = Path(out)
-    with atomic_dir(out, overwrite=force) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         for name, obj in (extra_json or {}).items():
             write_json(tmp / name, obj)
         for name, draw in plot_jobs:
@@ -170,6 +181,19 @@ def examples_report(examples: Sequence[plots.Example]) -> tuple[list[Section], l
     return [section], [(EXAMPLES_PNG, lambda path: plots.plot_examples(examples, path))]
 
 
+def write_detection_report(out: str | os.PathLike, evaluation: DetectionEvaluation, title: str,
+                           source: dict[str, Any], threshold: float, examples: Sequence[plots.Example] = (),
+                           overwrite: bool = False, extra_json: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a detection report folder (:func:`detection_report`, then :func:`examples_report`); its metrics
+    start with ``source`` (what was scored). Returns the metrics."""
+    metrics, sections, jobs = detection_report(evaluation, threshold)
+    example_sections, example_jobs = examples_report(examples)
+    metrics = {"source": source, **metrics}
+    write_report(out, title, metrics, sections + example_sections, jobs + example_jobs, overwrite=overwrite,
+                 extra_json=extra_json)
+    return metrics
+
+
 def video_report(videos: VideoSet, metrics: dict[str, Any]) -> tuple[dict[str, Any], list[Section], list[Plot]]:
     """Metrics with the ROC and reliability data added, summary and confusion tables, ROC and reliability
     plots of a video-level evaluation (``metrics`` from :func:`dftag.eval.video_metrics.video_metrics`)."""
@@ -197,3 +221,20 @@ def video_report(videos: VideoSet, metrics: dict[str, Any]) -> tuple[dict[str, A
             (RELIABILITY_PNG, lambda path: plots.plot_reliability(rel, path, metrics["ece"], "Video scores"))]
     full = {**metrics, "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}, "reliability": rel.to_dict()}
     return full, sections, jobs
+
+
+def write_video_report(out: str | os.PathLike, scores: str | os.PathLike, labels: str | os.PathLike,
+                       threshold: float = DEFAULT_THRESHOLD, eps: float = LOG_LOSS_EPS, bins: int = 10,
+                       overwrite: bool = False) -> dict[str, Any]:
+    """Score a ``scores.csv`` against a labels file (formats in :mod:`dftag.eval.video_metrics`) into a video
+    report folder (:func:`video_report`): a video is called fake when its score is ``>= threshold``, log loss
+    clips predictions to ``[eps, 1 - eps]``, calibration uses ``bins`` bins. Returns the metrics, which end
+    with every scored video's label and score."""
+    check_output(out, overwrite)
+    videos = align(load_video_scores(scores), load_video_labels(labels), scores)
+    metrics, sections, jobs = video_report(videos, video_metrics(videos, threshold, eps, bins))
+    metrics = {"source": {"scores": str(scores), "labels": str(labels)}, **metrics,
+               "videos": [{"filename": n, "label": int(y), "score": float(s)}
+                          for n, y, s in zip(videos.names, videos.labels, videos.scores)]}
+    write_report(out, f"Video report: {scores}", metrics, sections, jobs, overwrite=overwrite)
+    return metrics

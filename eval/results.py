@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from dftag.annotations.dataset import load_coco_json
+from dftag.core.boxes import xyxy_to_xywh
 from dftag.core.errors import DftagError
+from dftag.core.io import read_json
+from dftag.detector.inference import Detections
 
 RESULT_KEYS = ("image_id", "category_id", "bbox", "score")
 
@@ -164,7 +166,17 @@ def detection_arrays(results: Any, gt: GroundTruthArrays, path: str | Path | Non
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
     """Read a COCO results file (a JSON list); its entries are checked by :func:`detection_arrays`."""
-    results = load_coco_json(path)
+    results = read_json(path)
     if not isinstance(results, list):
         raise DftagError("results must be a JSON list of {image_id, category_id, bbox, score} objects", path)
     return results
+
+
+def coco_results(detections: Detections, image_id: int, **extra: Any) -> list[dict[str, Any]]:
+    """One image's detections as COCO results: ``bbox`` ``[x, y, w, h]`` in the image's pixels, ``score`` the
+    probability of ``category_id`` (1 real, 2 fake), ``p_fake`` the calibrated probability that the face is
+    fake; ``extra`` entries (``file_name``, say) are copied into every result."""
+    return [{"image_id": image_id, "category_id": int(label), "bbox": xyxy_to_xywh(box.tolist()),
+             "score": float(score), "p_fake": float(p_fake), **extra}
+            for box, label, score, p_fake in zip(detections.boxes, detections.labels, detections.scores,
+                                                 detections.p_fake)]

@@ -20,15 +20,18 @@ zero denominator (precision with no video called fake, say) is ``None``.
 from __future__ import annotations
 
 import csv
+import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dftag.annotations.dataset import load_coco_json
+from dftag.core.atomic import write_text
 from dftag.core.errors import DftagError
+from dftag.core.io import read_json
 
 LOG_LOSS_EPS = 1e-15
 DEFAULT_THRESHOLD = 0.5
@@ -59,7 +62,7 @@ def load_video_labels(path: str | Path) -> dict[str, int]:
     path = Path(path)
     labels: dict[str, int] = {}
     if path.suffix.lower() == ".json":
-        meta = load_coco_json(path)
+        meta = read_json(path)
         if not isinstance(meta, dict):
             raise DftagError('metadata must be a JSON object {"video.mp4": {"label": "REAL"|"FAKE"}}', path)
         for name, entry in meta.items():
@@ -97,6 +100,16 @@ def load_video_scores(path: str | Path) -> dict[str, float]:
     if not scores:
         raise DftagError("no scored videos", path)
     return scores
+
+
+def write_video_scores(path: str | Path, scores: Mapping[str, float]) -> None:
+    """Write ``scores`` (probability of fake by video file name, in their order) as a ``scores.csv``
+    (``filename,label``, the DFDC submission format) that :func:`load_video_scores` reads; atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["filename", "label"])
+    writer.writerows(scores.items())
+    write_text(path, text.getvalue())
 
 
 @dataclass

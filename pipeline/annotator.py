@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Protocol
@@ -28,26 +28,19 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from dftag.core.atomic import write_bytes, write_json
-from dftag.core.errors import DftagError
 from dftag.annotations.video import Frame, VideoInfo, VideoWriter, probe, read_frames
+from dftag.core.atomic import write_bytes, write_json
+from dftag.core.boxes import xyxy_to_xywh
+from dftag.core.detections import Detections
+from dftag.core.errors import DftagError
 from dftag.pipeline.aggregate import ScoreRule, TrackScores, label_of
 from dftag.pipeline.prefetch import BackgroundConsumer, prefetch
-from dftag.pipeline.render import BoxLabel, Renderer
-from dftag.pipeline.tracker import TrackedBox, Tracker
+from dftag.pipeline.render import Renderer
+from dftag.pipeline.tracker import Tracker
 
 FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
 STAGE_BYTES = 64 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
 MIN_QUEUE_FRAMES = 2
-
-
-class FaceDetections(Protocol):
-    """The fields of ``dftag.detector.inference.Detections`` used here (see docs/architecture.md)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-    p_fake: np.ndarray
 
 
 class FaceDetector(Protocol):
@@ -57,7 +50,7 @@ class FaceDetector(Protocol):
     temperature: float
 
     def predict(self, images: Sequence[np.ndarray], score_threshold: float = ...,
-                batch_size: int = ...) -> list[FaceDetections]: ...
+                batch_size: int = ...) -> list[Detections]: ...
 
 
 @dataclass(frozen=True)
@@ -102,8 +95,8 @@ def output_paths(video: str | os.PathLike[str], out_dir: str | os.PathLike[str])
 
 
 def coco_box(box: np.ndarray) -> list[float]:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
+    """An ``xyxy`` box as COCO ``[x, y, w, h]`` pixels rounded to 0.01."""
+    return [round(v, 2) for v in xyxy_to_xywh([float(v) for v in box])]
 
 
 def chunks(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -112,23 +105,19 @@ def chunks(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-@dataclass
-class FaceRecord:
-    """One drawn face on one frame (what the sidecar stores)."""
-
-    track_id: int
-    box: np.ndarray
-    p_fake: float
-    p_fake_smoothed: float
-    label: str
-    score: float | None
-
-    def to_json(self) -> dict:
-        out = {"track_id": self.track_id, "bbox": coco_box(self.box), "label": self.label,
-               "p_fake_smoothed": round(self.p_fake_smoothed, 4), "detected": self.score is not None}
-        if self.score is not None:
-            out.update(score=round(self.score, 4), p_fake=round(self.p_fake, 4))
-        return out
+def faces_json(faces: Detections, smoothed: np.ndarray, detected: bool, threshold: float) -> list[dict]:
+    """The sidecar entries of one frame's tracked ``faces``: track id, COCO box, the label and value of each
+    track's smoothed ``p_fake`` (``smoothed`` ``(N,)``) and, on ``detected`` frames, the detection's ``score``
+    and raw ``p_fake``."""
+    out = []
+    for box, track_id, p_smoothed, score, p_fake in zip(faces.boxes, faces.track_ids.tolist(), smoothed.tolist(),
+                                                         faces.scores.tolist(), faces.p_fake.tolist()):
+        face = {"track_id": track_id, "bbox": coco_box(box), "label": label_of(p_smoothed, threshold),
+                "p_fake_smoothed": round(p_smoothed, 4), "detected": detected}
+        if detected:
+            face.update(score=round(score, 4), p_fake=round(p_fake, 4))
+        out.append(face)
+    return out
 
 
 class VideoAnnotation:
@@ -141,32 +130,23 @@ class VideoAnnotation:
         self.video = self.scores.video_score()
         self.frames: list[dict] = []
 
-    def _clip(self, box: np.ndarray) -> np.ndarray:
-        return np.clip(box, 0, [self.info.width, self.info.height] * 2).astype(np.float32)
-
-    def add(self, frame: Frame, detections: FaceDetections | None) -> list[FaceRecord]:
-        threshold = self.settings.rule.threshold
-        faces: list[FaceRecord] = []
-        tracked: list[TrackedBox]
+    def add(self, frame: Frame, detections: Detections | None) -> tuple[Detections, np.ndarray]:
+        """Track and score one frame: ``detections`` on detected frames, ``None`` on those between (tracks are
+        carried forward). Returns the frame's tracked faces, boxes clipped to the frame, and the ``p_fake`` to
+        show for each ``(N,)``: its track's smoothed value."""
         if detections is None:
-            tracked = self.tracker.predict(frame.timestamp)
+            faces = self.tracker.predict(frame.timestamp)
+            smoothed = np.array([self.scores.smoothed(t) for t in faces.track_ids.tolist()], dtype=np.float64)
         else:
-            tracked = self.tracker.update(frame.timestamp, detections.boxes, detections.scores)
-        for tb in tracked:
-            if tb.detection is None:
-                smoothed = self.scores.smoothed(tb.track_id)
-                faces.append(FaceRecord(tb.track_id, self._clip(tb.box), smoothed, smoothed,
-                                        label_of(smoothed, threshold), None))
-            else:
-                p = float(detections.p_fake[tb.detection])
-                smoothed = self.scores.add(tb.track_id, frame.index, frame.timestamp, p)
-                faces.append(FaceRecord(tb.track_id, self._clip(tb.box), p, smoothed, label_of(smoothed, threshold),
-                                        float(detections.scores[tb.detection])))
-        if detections is not None:
+            faces = self.tracker.update(frame.timestamp, detections)
+            smoothed = np.array([self.scores.add(t, frame.index, frame.timestamp, p)
+                                 for t, p in zip(faces.track_ids.tolist(), faces.p_fake.tolist())], dtype=np.float64)
             self.video = self.scores.video_score()
+        faces = replace(faces, boxes=np.clip(faces.boxes, 0, [self.info.width, self.info.height] * 2))
         self.frames.append({"index": frame.index, "time": round(frame.timestamp, 6),
-                            "detected": detections is not None, "faces": [f.to_json() for f in faces]})
-        return faces
+                            "detected": detections is not None,
+                            "faces": faces_json(faces, smoothed, detections is not None, self.settings.rule.threshold)})
+        return faces, smoothed
 
 
 def _info_json(info: VideoInfo) -> dict:
@@ -211,9 +191,8 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
             detect_s += time.perf_counter() - t0
             by_index = {f.index: d for f, d in zip(keyframes, found)}
             for frame in chunk:
-                faces = state.add(frame, by_index.get(frame.index))
-                renderer.draw(frame.image, [BoxLabel(f.box, f.label, f.p_fake_smoothed, f.track_id) for f in faces],
-                              frame.timestamp, state.video.score, state.video.label)
+                faces, smoothed = state.add(frame, by_index.get(frame.index))
+                renderer.draw(frame.image, faces, smoothed, frame.timestamp, state.video.score, state.video.label)
                 if frame.index == settings.save_frame:
                     save_png(mp4_path.with_name(f"{mp4_path.stem}_frame{frame.index}.png"), frame.image)
                 encoder.put(frame)

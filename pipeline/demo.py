@@ -1,23 +1,37 @@
 """The demo: dftag's main job, end to end, on built-in sample data.
 
-sample data -> ``convert`` (CVAT export + DFDC metadata, the real converters) -> ``split`` by group ->
-``train`` ssdlite-mnv2 -> ``evaluate`` the test split -> ``annotate`` two held-out videos -> ``score`` every
-test video -> ``evaluate-videos`` -> summary. Every step is the ``dftag`` command a user would type, run
-in-process, so the demo exercises exactly what users run.
+sample data -> convert (CVAT export + DFDC metadata, the real converters) -> split by group -> train
+ssdlite-mnv2 -> evaluate the test split -> annotate two held-out videos -> score every test video -> evaluate
+the videos -> summary. Each step calls the library function behind the ``dftag`` command of that name, with
+the command's defaults, so the demo exercises what users run.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dftag.core.atomic import write_json
+from dftag.annotations.convert import ConvertOptions
 from dftag.annotations.dataset import load_dataset
-from dftag.core.errors import DftagError
+from dftag.annotations.exports import convert_export
+from dftag.annotations.formats.dfdc import read_metadata
+from dftag.annotations.splits import write_splits
+from dftag.core.atomic import write_json
+from dftag.core.errors import DftagError, Warnings
+from dftag.core.io import read_json
+from dftag.pipeline.annotator import annotate_video
+from dftag.pipeline.score_csv import score_to_csv
+from dftag.pipeline.scorer import ScoreSettings, find_videos
+from dftag.sample_data.generator import CVAT_DIR, METADATA_FILE, VIDEOS_DIR, generate
+
+ARCH = "ssdlite-mnv2"
+VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
+ANNOTATED_VIDEOS = 2
 
 
 @dataclass(frozen=True)
@@ -26,24 +40,25 @@ class DemoConfig:
 
     videos: int = 32
     frames: int = 36
-    frame_size: str = "320x240"
+    frame_size: str = "320x240"  # width x height, pixels
     epochs: int | None = None  # the model's default
     image_size: int | None = None  # the model's default (320)
     batch_size: int | None = None
     score_frames: int = 16
     seed: int = 0
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """``frame_size`` as ``(width, height)``."""
+        width, height = self.frame_size.lower().split("x")
+        return int(width), int(height)
+
 
 TOY = DemoConfig(videos=6, frames=10, frame_size="160x120", epochs=1, image_size=96, batch_size=4, score_frames=4)
 
 
-def _run(step: str, args: list[object]) -> None:
-    from dftag.tools.cli import main
-
-    argv = [str(a) for a in args]
-    print(f"\n== {step}: dftag {' '.join(argv)}", flush=True)
-    if main(argv) != 0:
-        raise DftagError(f"step '{step}' failed (see the message above)")
+def _step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
 
 
 def _test_videos(dataset: Path, metadata: dict[str, Any]) -> list[str]:
@@ -57,53 +72,86 @@ def _test_videos(dataset: Path, metadata: dict[str, Any]) -> list[str]:
     return mixed + longer[len(mixed) // 2:]
 
 
-def run_demo(out: Path, config: DemoConfig = DemoConfig(), force: bool = False) -> dict[str, Any]:
-    """Run the whole job into ``out``; returns (and writes to ``out/summary.json``) the headline numbers."""
+def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), overwrite: bool = False
+             ) -> dict[str, Any]:
+    """Run the whole job into ``out`` (a non-empty folder is replaced only with ``overwrite``); returns (and
+    writes to ``out/summary.json``) the headline numbers."""
+    from dftag.detector.export import load_detector
+    from dftag.eval.model_eval import write_model_report
+    from dftag.eval.report import HTML_FILE, write_video_report
+    from dftag.training.config import TrainConfig
+    from dftag.training.train import BEST_FILE, train
+
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        if not force:
-            raise DftagError("demo folder exists and is not empty: use --force to replace it, or another --out", out)
+        if not overwrite:
+            raise DftagError("demo folder exists and is not empty; choose another {parameter}", out,
+                             parameter="out", fix=("overwrite", "to replace it"))
         shutil.rmtree(out)
     started = time.perf_counter()
     sample, dataset, run = out / "sample", out / "dataset", out / "run"
-    _run("1/8 sample data", ["sample-data", "--out", sample, "--videos", config.videos, "--frames", config.frames,
-                             "--size", config.frame_size, "--seed", config.seed])
-    _run("2/8 convert", ["convert", "--format", "cvat-video", "--input", sample / "cvat", "--media",
-                         sample / "videos", "--groups", sample / "metadata.json", "--out", dataset])
-    _run("3/8 split", ["split", dataset, "--val", 0.2, "--test", 0.2, "--seed", config.seed])
-    train = ["train", "--data", dataset, "--model", "ssdlite-mnv2", "--out", run, "--seed", config.seed]
-    if config.epochs:
-        train += ["--epochs", config.epochs]
-    if config.image_size:
-        train += ["--image-size", config.image_size]
-    if config.batch_size:
-        train += ["--batch-size", config.batch_size]
-    _run("4/8 train", train)
-    model = run / "best.pt"
-    _run("5/8 evaluate boxes", ["evaluate", "--model", model, "--data", dataset, "--split", "test",
-                                "--out", out / "report"])
-    metadata = json.loads((sample / "metadata.json").read_text())
-    videos = _test_videos(dataset, metadata)
-    _run("6/8 annotate", ["annotate", *videos[:2], "--model", model, "--out", out / "annotated"])
-    _run("7/8 score videos", ["score", *videos, "--model", model, "--frames", config.score_frames,
-                              "--out", out / "scores.csv"])
-    _run("8/8 evaluate videos", ["evaluate-videos", "--scores", out / "scores.csv", "--labels",
-                                 sample / "metadata.json", "--out", out / "video_report"])
-    boxes = json.loads((out / "report" / "metrics.json").read_text())
-    video = json.loads((out / "video_report" / "metrics.json").read_text())
+
+    _step("1/8 sample data")
+    plan = generate(sample, videos=config.videos, seed=config.seed, size=config.size, frames=config.frames,
+                    jobs=min(2, os.cpu_count() or 1), progress=True)
+    print(f"wrote {len(plan)} videos to {sample}")
+
+    _step("2/8 convert")
+    warnings = Warnings()
+    converted = convert_export("cvat-video", sample / CVAT_DIR, dataset, media=sample / VIDEOS_DIR,
+                               options=ConvertOptions(groups=read_metadata(sample / METADATA_FILE)),
+                               warnings=warnings)
+    print("\n".join(converted.lines()))
+    warnings.print()
+
+    _step("3/8 split")
+    split, _ = write_splits(dataset, VAL_FRACTION, TEST_FRACTION, config.seed)
+    print(split.table())
+
+    _step("4/8 train")
+    history = train(TrainConfig.for_model(ARCH, data=str(dataset), out=str(run), seed=config.seed,
+                                          epochs=config.epochs, image_size=config.image_size,
+                                          batch_size=config.batch_size))
+    model = run / BEST_FILE
+    print(f"trained {len(history)} epochs -> {model}")
+
+    _step("5/8 evaluate boxes")
+    boxes = write_model_report(out / "report", model, dataset, "test")
+    print(f"mAP50 {boxes['mAP50']:.4f}  mAP@[.50:.95] {boxes['mAP']:.4f}")
+
+    _step("6/8 annotate")
+    videos = _test_videos(dataset, read_json(sample / METADATA_FILE))
+    detector = load_detector(model)
+    for path in videos[:ANNOTATED_VIDEOS]:
+        result = annotate_video(path, out / "annotated", detector)
+        print(f"{path}: {result['label']} (p_fake {result['score']:.3f}) -> {result['output']}")
+
+    _step("7/8 score videos")
+    scored = score_to_csv(find_videos(videos), out / "scores.csv", functools.partial(load_detector, model),
+                          ScoreSettings(frames=config.score_frames))
+    if scored.errors:
+        name, error = next(iter(scored.errors.items()))
+        raise DftagError(f"{len(scored.errors)} test videos could not be scored (first, {name}: {error})")
+    print(f"scored {len(scored.results)} videos -> {scored.scores}")
+
+    _step("8/8 evaluate videos")
+    video = write_video_report(out / "video_report", scored.scores, sample / METADATA_FILE)
+    print(f"{video['n_videos']} videos  log loss {video['log_loss']:.4f}")
+
     summary = {
         "AP50": boxes["AP50"], "mAP50": boxes["mAP50"], "mAP": boxes["mAP"],
         "video_log_loss": video["log_loss"], "video_roc_auc": video["roc_auc"], "videos_scored": video["n_videos"],
         "seconds": round(time.perf_counter() - started, 1), "config": asdict(config),
-        "outputs": {"dataset": str(dataset), "model": str(model), "report": str(out / "report" / "report.html"),
-                    "annotated": str(out / "annotated"), "scores": str(out / "scores.csv"),
-                    "video_report": str(out / "video_report" / "report.html")},
+        "outputs": {"dataset": str(dataset), "model": str(model), "report": str(out / "report" / HTML_FILE),
+                    "annotated": str(out / "annotated"), "scores": str(scored.scores),
+                    "video_report": str(out / "video_report" / HTML_FILE)},
     }
     write_json(out / "summary.json", summary, indent=2)
     return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    """The lines ``dftag demo`` prints at the end, from :func:`run_demo`'s summary."""
     ap = summary["AP50"]
     auc = summary["video_roc_auc"]
     lines = [

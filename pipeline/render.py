@@ -1,16 +1,18 @@
 """Drawing face boxes, labels and the video-score banner onto frames with OpenCV.
 
-Frames are ``uint8`` RGB ``(H, W, 3)`` arrays drawn in place (so colours below are RGB); boxes are absolute
-pixel ``xyxy``. Only the pixels of boxes, labels and the banner are touched, which keeps drawing cheap on
+Frames are ``uint8`` RGB ``(H, W, 3)`` arrays drawn in place (so colours below are RGB); faces are
+:class:`~dftag.core.detections.Detections` (boxes absolute pixel ``xyxy``, ``track_ids``) with the ``p_fake``
+to show for each. Only the pixels of boxes, labels and the banner are touched, which keeps drawing cheap on
 large frames. Sizes (line width, font) scale with the frame height relative to :data:`REFERENCE_HEIGHT`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+
+from dftag.core.detections import Detections
+from dftag.pipeline.aggregate import label_of
 
 COLORS = {"real": (0, 200, 0), "fake": (230, 30, 30)}
 NO_FACE_COLOR = (200, 200, 200)
@@ -25,18 +27,9 @@ TIMELINE_FRACTION = 0.3  # timeline width as a fraction of the frame width
 BANNER_DIM = 0.45  # the banner darkens the frame under it to this brightness
 
 
-@dataclass(frozen=True)
-class BoxLabel:
-    """What to draw for one face: its box, class name (``"real"``/``"fake"``), ``p_fake`` and track id."""
-
-    box: np.ndarray
-    label: str
-    p_fake: float
-    track_id: int
-
-
 class Renderer:
-    """Draws boxes and a banner with the running video score and its timeline over ``duration`` seconds."""
+    """Draws boxes and a banner with the running video score and its timeline over ``duration`` seconds;
+    ``threshold`` is the ``p_fake`` from which a face is labelled fake (and where the timeline's guide line is)."""
 
     def __init__(self, width: int, height: int, duration: float | None, threshold: float = 0.5):
         self.width, self.height, self.threshold = width, height, threshold
@@ -60,11 +53,15 @@ class Renderer:
         cv2.putText(image, text, (x + self.line, y - base), FONT, self.font_scale, TEXT_COLOR,
                     self.text_thickness, cv2.LINE_AA)
 
-    def draw_box(self, image: np.ndarray, face: BoxLabel) -> None:
-        color = COLORS[face.label]
-        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
-        cv2.rectangle(image, (x1, y1), (x2, y2), color, self.line)
-        self._text(image, f"{face.label} {face.p_fake:.2f} #{face.track_id}", x1, y1, color)
+    def draw_faces(self, image: np.ndarray, faces: Detections, p_fake: np.ndarray) -> None:
+        """Each face's box and ``"<label> <p_fake> #<track id>"``, coloured by its label (``p_fake`` ``(N,)`` at
+        least ``threshold`` is fake)."""
+        for box, track_id, p in zip(faces.boxes, faces.track_ids, p_fake):
+            label = label_of(float(p), self.threshold)
+            color = COLORS[label]
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, self.line)
+            self._text(image, f"{label} {p:.2f} #{track_id}", x1, y1, color)
 
     def draw_banner(self, image: np.ndarray, time: float, score: float, label: str) -> None:
         """Darken the top strip, write the running video score and draw its timeline up to ``time`` (s)."""
@@ -88,8 +85,9 @@ class Renderer:
             color = COLORS.get(label, NO_FACE_COLOR)
             cv2.polylines(image, [points.reshape(-1, 1, 2)], False, color, max(1, self.line // 2 + 1))
 
-    def draw(self, image: np.ndarray, faces: list[BoxLabel], time: float, score: float, label: str) -> np.ndarray:
+    def draw(self, image: np.ndarray, faces: Detections, p_fake: np.ndarray, time: float, score: float,
+             label: str) -> np.ndarray:
+        """The banner (video ``score`` and ``label`` at ``time`` s) and the faces, each shown with ``p_fake``."""
         self.draw_banner(image, time, score, label)
-        for face in faces:
-            self.draw_box(image, face)
+        self.draw_faces(image, faces, p_fake)
         return image

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dftag.core.errors import DftagError
 from dftag.annotations.video import VideoInfo, output_size, probe, read_frames
+from dftag.core.errors import DftagError
 from dftag.pipeline.aggregate import ScoreRule, TrackScores
 from dftag.pipeline.annotator import FaceDetector, TrackSettings, chunks, sidecar
 from dftag.pipeline.prefetch import prefetch
@@ -68,8 +68,9 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
         detect_s += time.perf_counter() - t0
         for frame, det in zip(batch, found):
             frames_seen += 1
-            for tb in tracker.update(frame.timestamp, det.boxes, det.scores):
-                scores.add(tb.track_id, frame.index, frame.timestamp, float(det.p_fake[tb.detection]))
+            tracked = tracker.update(frame.timestamp, det)
+            for track_id, p_fake in zip(tracked.track_ids.tolist(), tracked.p_fake.tolist()):
+                scores.add(track_id, frame.index, frame.timestamp, p_fake)
     if frames_seen == 0:
         raise DftagError("no frame could be decoded", path)
     result = sidecar(path, None, info, detector, settings.to_json(), scores)

@@ -3,10 +3,12 @@
 Boxes are absolute pixel ``xyxy`` of the frame they were detected in; times are seconds (frame timestamps),
 so motion is in pixels per second and variable frame rate videos track correctly.
 
-Each :meth:`Tracker.update` with a frame's detections:
+Each :meth:`Tracker.update` with a frame's :class:`~dftag.core.detections.Detections`:
 
 1. predicts every live track's box at the frame's time from its last box and velocity;
-2. matches detections scoring at least ``high_score`` to all live tracks by IoU (greedy, best pair first);
+2. matches detections scoring at least ``high_score`` to all live tracks by IoU (greedy,
+   :func:`dftag.core.boxes.greedy_match`: detections by descending score, each taking the free track of
+   highest IoU);
 3. matches the remaining low-score detections (``low_score`` up to ``high_score``) to the tracks still
    unmatched that were seen on the previous update, which keeps a face whose score dipped (blur,
    occlusion) on its track instead of dropping it;
@@ -18,11 +20,12 @@ Between detections (``--stride``) :meth:`Tracker.predict` carries tracks forward
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
+
+from dftag.core.boxes import box_iou, greedy_match
+from dftag.core.detections import Detections
 
 # Weight of the newest velocity measurement in the running velocity estimate (0..1).
 VELOCITY_SMOOTHING = 0.5
@@ -30,63 +33,32 @@ VELOCITY_SMOOTHING = 0.5
 
 @dataclass(eq=False)
 class Track:
-    """One face over time: ``box`` is its last matched box (``xyxy`` pixels) at ``time`` seconds, ``velocity``
-    the box corners' motion in pixels per second."""
+    """One face over time: ``last`` is its last matched detection (one row, with this ``track_id``) at ``time``
+    seconds, ``velocity`` the box corners' motion in pixels per second."""
 
     track_id: int
-    box: np.ndarray
+    last: Detections
     time: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
-    hits: int = 1
     missed_updates: int = 0
+
+    @property
+    def box(self) -> np.ndarray:
+        """The last matched box, ``(4,)`` xyxy pixels."""
+        return self.last.boxes[0]
 
     def predict(self, time: float) -> np.ndarray:
         """The box expected at ``time`` under constant velocity."""
         return (self.box + self.velocity * (time - self.time)).astype(np.float32)
 
-    def match(self, box: np.ndarray, time: float) -> None:
+    def match(self, detection: Detections, time: float) -> None:
+        """Continue the track with ``detection`` (one row, already carrying this ``track_id``)."""
         dt = time - self.time
         if dt > 0:
-            measured = (box - self.box) / dt
+            measured = (detection.boxes[0] - self.box) / dt
             self.velocity = (VELOCITY_SMOOTHING * measured + (1 - VELOCITY_SMOOTHING) * self.velocity).astype(np.float32)
-        self.box, self.time = box.astype(np.float32), time
-        self.hits += 1
+        self.last, self.time = detection, time
         self.missed_updates = 0
-
-
-@dataclass
-class TrackedBox:
-    """A track's box on one frame; ``detection`` is the index of the detection it matched, or ``None`` when
-    the box is carried forward by motion."""
-
-    track_id: int
-    box: np.ndarray
-    detection: int | None
-
-
-def _greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """Pairs ``(row, col)`` taken best IoU first, each row and column at most once, IoU at least ``min_iou``."""
-    pairs: list[tuple[int, int]] = []
-    if iou.size == 0:
-        return pairs
-    order = np.argsort(-iou, axis=None, kind="stable")
-    used_rows: set[int] = set()
-    used_cols: set[int] = set()
-    for flat in order:
-        r, c = divmod(int(flat), iou.shape[1])
-        if iou[r, c] < min_iou:
-            break
-        if r not in used_rows and c not in used_cols:
-            pairs.append((r, c))
-            used_rows.add(r)
-            used_cols.add(c)
-    return pairs
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    return box_iou(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)).numpy()
 
 
 class Tracker:
@@ -100,40 +72,51 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def predict(self, time: float) -> list[TrackedBox]:
-        """Boxes of the live tracks seen on their last update, carried to ``time`` without a detection."""
-        return [TrackedBox(t.track_id, t.predict(time), None) for t in self.tracks if t.missed_updates == 0]
+    def predict(self, time: float) -> Detections:
+        """The live tracks seen on their last update, carried to ``time`` without a detection: each track's last
+        detection with its box moved by the track's motion, in track order."""
+        live = [t for t in self.tracks if t.missed_updates == 0]
+        if not live:
+            return Detections.empty()
+        carried = Detections.concatenate([t.last for t in live])
+        return replace(carried, boxes=np.stack([t.predict(time) for t in live]))
 
-    def update(self, time: float, boxes: np.ndarray, scores: np.ndarray) -> list[TrackedBox]:
-        """Associate one frame's detections (``boxes`` ``(N, 4)`` xyxy, ``scores`` ``(N,)``) at ``time`` seconds.
+    def _match(self, detections: Detections, rows: np.ndarray, tracks: list[Track], time: float) -> dict[int, Track]:
+        """Greedy IoU matching of ``detections[rows]`` (most confident first) to the predicted boxes of
+        ``tracks``; returns ``{detection index: track}``."""
+        if len(rows) == 0 or not tracks:
+            return {}
+        rows = rows[np.argsort(-detections.scores[rows], kind="stable")]
+        predicted = np.stack([t.predict(time) for t in tracks])
+        match = greedy_match(box_iou(detections.boxes[rows], predicted)[None], [self.min_iou])[0, 0, 0]
+        return {int(rows[r]): tracks[c] for r, c in enumerate(match) if c >= 0}
 
-        Returns one :class:`TrackedBox` per matched or new track, in detection order; detections below
-        ``low_score``, and low-score detections that continue no track, are left out.
+    def update(self, time: float, detections: Detections) -> Detections:
+        """Associate one frame's ``detections`` at ``time`` seconds.
+
+        Returns the detections that continue or start a track, in detection order, with their ``track_ids``;
+        detections below ``low_score``, and low-score detections that continue no track, are left out.
         """
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        scores = np.asarray(scores, np.float32).reshape(-1)
-        predicted = np.array([t.predict(time) for t in self.tracks], np.float32).reshape(-1, 4)
-        high = np.flatnonzero(scores >= self.high_score)
-        low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
-        assigned: dict[int, Track] = {}
-
-        for r, c in _greedy_match(_iou(predicted, boxes[high]), self.min_iou):
-            assigned[int(high[c])] = self.tracks[r]
-        free = [i for i, t in enumerate(self.tracks) if t not in assigned.values() and t.missed_updates == 0]
-        for r, c in _greedy_match(_iou(predicted[free], boxes[low]), self.min_iou):
-            assigned[int(low[c])] = self.tracks[free[r]]
-
-        for det, track in assigned.items():
-            track.match(boxes[det], time)
-        for det in high:
-            if int(det) not in assigned:
-                track = Track(self._next_id, boxes[det].copy(), time)
-                self._next_id += 1
-                self.tracks.append(track)
-                assigned[int(det)] = track
-        matched = set(assigned.values())
+        high = np.flatnonzero(detections.scores >= self.high_score)
+        low = np.flatnonzero((detections.scores >= self.low_score) & (detections.scores < self.high_score))
+        matched = self._match(detections, high, self.tracks, time)
+        free = [t for t in self.tracks if t not in matched.values() and t.missed_updates == 0]
+        matched.update(self._match(detections, low, free, time))
+        new = [int(d) for d in high if int(d) not in matched]
+        ids = {d: track.track_id for d, track in matched.items()}
+        ids.update({d: self._next_id + k for k, d in enumerate(new)})
+        self._next_id += len(new)
+        order = sorted(ids)
+        tracked = replace(detections[order], track_ids=[ids[d] for d in order])
+        for k, d in enumerate(order):
+            if d in matched:
+                matched[d].match(tracked[k], time)
+            else:
+                matched[d] = Track(ids[d], tracked[k], time)
+                self.tracks.append(matched[d])
+        seen = set(matched.values())
         for track in self.tracks:
-            if track not in matched:
+            if track not in seen:
                 track.missed_updates += 1
-        self.tracks = [t for t in self.tracks if t in matched or time - t.time <= self.max_age]
-        return [TrackedBox(assigned[d].track_id, assigned[d].box.copy(), d) for d in sorted(assigned)]
+        self.tracks = [t for t in self.tracks if t in seen or time - t.time <= self.max_age]
+        return tracked

@@ -113,3 +113,15 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny_model") / "tiny.pt"
     save_checkpoint(path, build_model("ssdlite-mnv2", pretrained_backbone=False, image_size=64))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_two_stage_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
+    """:func:`tiny_checkpoint` with a randomly initialised crop classifier at 64 px crops (no downloads)."""
+    from dftag.detector.checkpoint import load_checkpoint, with_classifier, write_checkpoint
+    from dftag.detector.classifier import ClassifierSpec, FaceClassifier
+
+    path = tmp_path_factory.mktemp("tiny_two_stage") / "two_stage.pt"
+    classifier = FaceClassifier(ClassifierSpec(crop_size=64, margin=0.3), pretrained_backbone=False)
+    write_checkpoint(path, with_classifier(load_checkpoint(tiny_checkpoint), classifier))
+    return path

@@ -8,25 +8,16 @@ network. It follows the ``Detector.predict`` contract of docs/architecture.md.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from dftag.annotations.video import VideoWriter, ffmpeg_exe
+from dftag.core.detections import Detections
 
 FACE_COLOR = (255, 0, 255)
 BACKGROUND = 90
-
-
-@dataclass
-class SquareDetections:
-    boxes: np.ndarray
-    labels: np.ndarray
-    scores: np.ndarray
-    fake_logit: np.ndarray
-    p_fake: np.ndarray
 
 
 class SquareDetector:
@@ -40,7 +31,7 @@ class SquareDetector:
         self.p_fake, self.score, self.min_side = p_fake, score, min_side
         self.calls: list[int] = []
 
-    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8) -> list[SquareDetections]:
+    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8) -> list[Detections]:
         self.calls.append(len(images))
         out = []
         for image in images:
@@ -50,8 +41,8 @@ class SquareDetector:
             boxes = np.array(boxes, np.float32).reshape(-1, 4)
             p = np.array([self.p_fake(b) if callable(self.p_fake) else self.p_fake for b in boxes], np.float32)
             logit = np.log(p / (1 - p)).astype(np.float32)
-            out.append(SquareDetections(boxes, np.where(p >= 0.5, 2, 1).astype(np.int64),
-                                        np.full(len(boxes), self.score, np.float32), logit, p))
+            out.append(Detections(boxes, np.where(p >= 0.5, 2, 1).astype(np.int64),
+                                  np.full(len(boxes), self.score, np.float32), logit, p))
         return out
 
 

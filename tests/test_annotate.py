@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 import dftag.tools.commands.annotate as annotate_command
-from dftag.core.errors import DftagError
 from dftag.annotations.video import ffmpeg_exe, probe, read_frames
-from tests.face_clips import SquareDetector, add_audio, face_clip
+from dftag.core.detections import Detections
+from dftag.core.errors import DftagError
 from dftag.pipeline.aggregate import NO_FACE
 from dftag.pipeline.annotator import AnnotateSettings, TrackSettings, annotate_video
-from dftag.pipeline.render import COLORS, BoxLabel, Renderer
+from dftag.pipeline.render import COLORS, Renderer
+from tests.face_clips import SquareDetector, add_audio, face_clip
 
 VFR_TIMES = [i * 0.1 for i in range(8)] + [0.8 + i * 0.25 for i in range(8)]
 
@@ -57,9 +58,10 @@ def test_vfr_clip_with_audio_keeps_frames_timestamps_audio_and_track_ids(tmp_pat
 def test_renderer_draws_class_colours_banner_and_leaves_the_rest_alone():
     image = np.full((240, 320, 3), 100, np.uint8)
     renderer = Renderer(320, 240, duration=10.0)
-    faces = [BoxLabel(np.array([40, 100, 100, 160]), "fake", 0.9, 1),
-             BoxLabel(np.array([200, 100, 260, 160]), "real", 0.1, 2)]
-    renderer.draw(image, faces, time=5.0, score=0.9, label="fake")
+    # a fake face (p_fake 0.9, track 1) and a real one (0.1, track 2)
+    faces = Detections(boxes=[[40, 100, 100, 160], [200, 100, 260, 160]], labels=[2, 1], scores=[0.9, 0.9],
+                       fake_logit=[2.2, -2.2], p_fake=[0.9, 0.1], track_ids=[1, 2])
+    renderer.draw(image, faces, faces.p_fake, time=5.0, score=0.9, label="fake")
     assert tuple(image[130, 40]) == COLORS["fake"] and tuple(image[130, 200]) == COLORS["real"]
     assert (image[: renderer.banner_h, 0] < 100).all()  # banner darkened
     assert (image[200:, :] == 100).all() and (image[130, 110:190] == 100).all()  # untouched elsewhere

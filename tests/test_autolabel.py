@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from dftag.annotations.autolabel import autolabel_pairs
-from dftag.annotations.dataset import load_dataset, xywh_to_xyxy
+from dftag.annotations.dataset import load_dataset
 from dftag.annotations.pair_diff import DiffParams, FaceShape
 from dftag.annotations.pair_list import read_pairs
 from dftag.annotations.video import VideoWriter
+from dftag.core.boxes import xywh_to_xyxy
 from tests.conftest import REALDATA
 
 W, H, FPS = 160, 120, 10

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dftag.core.errors import DftagError
-from dftag.detector.checkpoint import (FORMAT, load_checkpoint, model_from_checkpoint, read_state_dict, save_calibrated,
+from dftag.detector.torch_file import read_state_dict
+from dftag.detector.checkpoint import (FORMAT, load_checkpoint, model_from_checkpoint, save_calibrated,
                                  save_checkpoint)
 from dftag.detector.models import build_model
 

@@ -42,3 +42,15 @@ def test_a_command_imports_only_its_own_module():
             "print('torch' in sys.modules, 'dftag.tools.commands.train' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-2:] == ["False", "False"]
+
+
+def test_library_errors_name_parameters_and_the_cli_spells_them_as_flags():
+    from dftag.core.errors import DftagError
+    from dftag.tools.commands._common import error_line
+
+    err = DftagError("a resumed run keeps its saved settings; {parameter} cannot change", "run/config.json",
+                     parameter="label_map", fix=("overwrite", "to replace it"))
+    assert str(err) == ("run/config.json: a resumed run keeps its saved settings; label_map cannot change "
+                        "(set overwrite to replace it)")
+    assert error_line(err) == ("run/config.json: a resumed run keeps its saved settings; --label-map cannot "
+                               "change (use --force to replace it)")

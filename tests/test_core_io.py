@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dftag.core import atomic
-from dftag.annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco, xywh_to_xyxy, xyxy_to_xywh
+from dftag.core.boxes import xywh_to_xyxy, xyxy_to_xywh
+from dftag.annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco
 from dftag.core.errors import DftagError, Warnings
 from dftag.annotations.video import VideoWriter, probe, read_frames
 from tests.conftest import VFR_ARGS
@@ -48,7 +49,7 @@ def test_atomic_dir_refuses_non_empty_and_replaces_with_overwrite(tmp_path):
     out = tmp_path / "ds"
     with atomic.atomic_dir(out) as d:
         (d / "x").write_text("1")
-    with pytest.raises(DftagError, match="--force"):
+    with pytest.raises(DftagError, match=r"not empty \(set overwrite to replace it\)"):  # library terms
         with atomic.atomic_dir(out):
             pass
     with pytest.raises(ValueError):

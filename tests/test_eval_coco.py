@@ -9,10 +9,11 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from dftag.core.boxes import box_iou
 from dftag.core.errors import DftagError
 from dftag.eval.coco_summary import STAT_NAMES, coco_summary
 from dftag.eval.detection import evaluate, evaluate_detections
-from dftag.eval.matching import box_iou_xywh, match_image
+from dftag.eval.matching import match_image
 from dftag.eval.results import detection_arrays, ground_truth_arrays
 
 CATEGORIES = [{"id": 1, "name": "real"}, {"id": 2, "name": "fake"}]
@@ -146,11 +147,11 @@ def test_difficult_boxes_are_ignored():
 def test_iou_and_crowd_overlap():
     dt = np.array([[0, 0, 10, 10], [5, 0, 10, 10]], dtype=float)
     gt = np.array([[0, 0, 10, 10], [0, 0, 20, 20]], dtype=float)
-    iou = box_iou_xywh(dt, gt, np.array([False, True]))
+    iou = box_iou(dt, gt, np.array([False, True]), fmt="xywh")
     # dt0/gt0 identical: 1; dt1/gt0: 50 / (100 + 100 - 50) = 1/3;
     # crowd gt1 overlaps by intersection / detection area: 100/100 and 100/100
     np.testing.assert_allclose(iou, [[1, 1], [1 / 3, 1]])
-    assert box_iou_xywh(dt, np.array([[50, 50, 5, 5]]), np.array([False])).max() == 0
+    assert box_iou(dt, np.array([[50, 50, 5, 5]]), np.array([False]), fmt="xywh").max() == 0
 
 
 def test_greedy_matching_ties_and_preferences():

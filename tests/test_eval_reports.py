@@ -147,8 +147,9 @@ def test_model_commands_evaluate_calibrate_report(dftag, tmp_path, face_dataset,
 
     # calibrate: matched detections give (logit, label) pairs; the copy carries the fitted temperature.
     # The random model's boxes rarely overlap the drawn faces, so make its own top boxes the ground truth.
-    from dftag.annotations.dataset import load_dataset, save_coco, xyxy_to_xywh
-    from dftag.detector.data import read_image
+    from dftag.annotations.dataset import load_dataset, save_coco
+    from dftag.core.boxes import xyxy_to_xywh
+    from dftag.core.io import read_image
     from dftag.detector.inference import Detector
 
     val = load_dataset(data, "val")

@@ -8,8 +8,17 @@ import pytest
 
 from dftag.core.errors import DftagError
 from dftag.eval.calibration import expected_calibration_error, fit_temperature, nll, reliability, sigmoid
-from dftag.eval.video_metrics import (align, confusion, load_video_labels, load_video_scores, log_loss, roc_auc,
-                                roc_curve, threshold_metrics)
+from dftag.eval.video_metrics import (
+    align,
+    confusion,
+    load_video_labels,
+    load_video_scores,
+    log_loss,
+    roc_auc,
+    roc_curve,
+    threshold_metrics,
+    write_video_scores,
+)
 
 
 def test_log_loss_by_hand_and_clipping():
@@ -112,6 +121,14 @@ def test_bad_labels_and_missing_label(tmp_path, video_files):
         load_video_labels(bad)
     with pytest.raises(DftagError, match="3 scored videos have no label"):
         align(load_video_scores(video_files[0]), {"a.mp4": 1})
+
+
+def test_written_scores_read_back_in_order(tmp_path):
+    scores = {"b.mp4": 0.25, "a.mp4": 0.8, "x~a.mp4": 1.0}
+    write_video_scores(tmp_path / "s.csv", scores)
+    assert (tmp_path / "s.csv").read_text().splitlines() == ["filename,label", "b.mp4,0.25", "a.mp4,0.8",
+                                                              "x~a.mp4,1.0"]
+    assert load_video_scores(tmp_path / "s.csv") == scores
 
 
 def test_evaluate_videos_command(dftag, video_files, tmp_path):

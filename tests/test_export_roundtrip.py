@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dftag.annotations.dataset import FAKE, IMAGES_DIR, REAL, load_dataset, new_coco, save_coco, xywh_to_xyxy
+from dftag.annotations.dataset import FAKE, IMAGES_DIR, REAL, load_dataset, new_coco, save_coco
 from dftag.annotations.formats import WRITERS
+from dftag.core.boxes import xywh_to_xyxy
 
 # (file name, width, height, [(category, [x, y, w, h])]); fractional boxes, one touching the border, one image
 # without boxes, nested folders with the same frame number.

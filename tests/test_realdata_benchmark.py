@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dftag.annotations.dataset import new_coco
-from dftag.core.errors import DftagError
+from dftag.annotations.dataset import SPLITS, new_coco
 from dftag.annotations.pair_list import read_pairs
+from dftag.annotations.splits import image_group, split_dataset
+from dftag.core.errors import DftagError
 from tests.conftest import REALDATA
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -42,11 +43,31 @@ MANIFEST = "\n".join([
 ]) + "\n"
 
 
+FFPP = "media/{}/c40/videos/{}.mp4"
+SWAP_PAIRS = "\n".join([
+    "kind,repo,fake_path,original_path,method",
+    *[f"separate_files,org/ffpp,{FFPP.format(method, a + '_' + b)},{FFPP.format('youtube', a)},{method}"
+      for method in ("Deepfakes", "Face2Face") for a, b in (("183", "253"), ("253", "183"))],
+    "separate_files,org/ffpp,fake/519_515.mp4,orig/519.mp4,FF++ Deepfakes",
+    "separate_files,org/lips,results/result_voice.mp4,test/video/M003-002.mp4,lip-sync",
+    "separate_files,org/w2l,results/result_voice.mp4,videos/1453ae3.mp4,Wav2Lip",
+]) + "\n"
+SWAP_MANIFEST = "repo,path,label\norg/w2l,videos/1453ae3.mp4,REAL?\norg/w2l,results/result_voice.mp4,FAKE\n"
+
+
 @pytest.fixture
 def realdata(tmp_path):
     (tmp_path / "pairs.csv").write_text(PAIRS)
     (tmp_path / "manifest.csv").write_text(MANIFEST)
     return tmp_path
+
+
+def autolabelled_coco(pairs):
+    """The images autolabel makes of ``pairs``: one frame of each side, grouped by the original's stem."""
+    sides = [(ref, pair.original.stem) for pair in pairs for ref in (pair.fake, pair.original)]
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8, "video": ref.given, "frame_index": 0,
+               "timestamp": 0.0, "group": group} for i, (ref, group) in enumerate(sides, start=1)]
+    return new_coco(images, [])
 
 
 def test_identity_group_joins_celeb_folders_and_mead_speakers():
@@ -56,6 +77,28 @@ def test_identity_group_joins_celeb_folders_and_mead_speakers():
     assert bench.identity_group("test/video/M003-002.mp4", "M003-002") == "M003"
     assert bench.identity_group("fake/519_515.mp4", "519") == "519"
     assert bench.identity_group(None, "video1") == "video1"
+    assert bench.identity_group("media/in_out_videos/original/actors/c40/videos/08__podium_speech_happy.mp4",
+                                "08__podium_speech_happy") == "DFD_08"
+    assert bench.identity_group("examples/face/3.mp4", "3") == "WDA_AlexandriaOcasioCortez_000"
+    assert bench.identity_group("examples/face/2.mp4", "2") == "2"
+
+
+def test_swap_groups_join_both_ids_of_a_faceforensics_swap(tmp_path):
+    (tmp_path / "pairs.csv").write_text(SWAP_PAIRS)
+    pairs = read_pairs(tmp_path / "pairs.csv", tmp_path)
+    swaps = bench.swap_groups(pairs)
+    assert swaps == {"183": "183+253", "253": "183+253", "515": "519", "519": "519"}
+    assert bench.identity_group(FFPP.format("youtube", "253"), "253", swaps) == "183+253"
+    assert bench.identity_group("fake/183_253.mp4", "183_253", swaps) == "183+253"  # an unpaired fake
+    assert bench.identity_group("test/video/M003-002.mp4", "M003-002", swaps) == "M003"
+    coco = bench.regroup_by_identity(autolabelled_coco(pairs), swaps)
+    assert {img["group"] for img in coco["images"]} == {"183+253", "519", "M003", "1453ae3"}
+    for seed in range(5):
+        result = split_dataset(coco, 0.25, 0.25, seed)
+        split_of = {iid: s for s in SPLITS for iid in result.image_ids[s]}
+        for group in ("183+253", "519"):
+            ids = [img["id"] for img in coco["images"] if image_group(img) == group]
+            assert len({split_of[i] for i in ids}) == 1, (seed, group)
 
 
 def test_regroup_by_identity_rewrites_only_group_and_leaves_input_alone():
@@ -101,6 +144,23 @@ def test_held_out_drops_every_video_of_a_seen_identity(realdata):
     assert len(kept) + len(dropped) == len(videos)
     assert bench.labels_csv(kept).splitlines()[0] == "filename,label"
     assert {line.split(",")[1] for line in bench.labels_csv(kept).splitlines()[1:]} == {"REAL", "FAKE"}
+
+
+def test_shared_file_names_get_the_folders_that_tell_them_apart(tmp_path):
+    (tmp_path / "pairs.csv").write_text(SWAP_PAIRS)
+    (tmp_path / "manifest.csv").write_text(SWAP_MANIFEST)
+    videos = bench.candidate_videos(tmp_path, read_pairs(tmp_path / "pairs.csv", tmp_path),
+                                    bench.read_manifest(tmp_path / "manifest.csv"))
+    names = [v.name for v in videos]
+    assert len(set(names)) == len(names)
+    assert {"Deepfakes~c40~videos~183_253.mp4", "Face2Face~c40~videos~183_253.mp4", "183.mp4", "253.mp4",
+            "org+lips~results~result_voice.mp4", "org+w2l~results~result_voice.mp4", "519_515.mp4"} <= set(names)
+    assert "1453ae3.mp4" not in names  # the REAL? original of a pair is left out, its fake kept
+    by_name = {v.name: v for v in videos}
+    assert by_name["Face2Face~c40~videos~183_253.mp4"].file_name == "183_253.mp4"
+    assert by_name["253.mp4"].identity == by_name["Deepfakes~c40~videos~183_253.mp4"].identity == "183+253"
+    kept, _ = bench.held_out(videos, seen=set())
+    assert bench.labels_csv(kept).count("result_voice.mp4,FAKE") == 2
 
 
 def test_held_out_refuses_two_videos_with_one_file_name(tmp_path):
@@ -169,6 +229,32 @@ def test_real_data_selection_is_held_out_and_labelled():
     assert "Dean_Wiesel_2.mp4" in {v.name for v in dropped}
     assert {"result.mp4", "M003-002.mp4"} <= {v.name for v in dropped}
     assert sum(v.label == "REAL" for v in kept) and sum(v.label == "FAKE" for v in kept)
+    # FF++ c40 methods and Wav2Lip outputs share file names: every video still has its own name
+    assert len(names) == len(videos)
+    assert sum(v.file_name == "183_253.mp4" for v in videos) == 4
+    assert sum(v.file_name == "result_voice.mp4" for v in videos) == 3
+    assert "1453ae3.mp4" not in names  # REAL? in the manifest, though a pair's original
+    ffpp = {v.identity for v in videos if {"183", "253"} & set(v.path.stem.split("_"))}
+    assert ffpp == {"183+253"}
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (REALDATA / "pairs.csv").is_file(), reason="needs ../shared/realdata")
+def test_real_data_split_keeps_identities_and_swap_partners_on_one_side():
+    pairs = read_pairs(REALDATA / "pairs.csv", REALDATA)
+    coco = bench.regroup_by_identity(autolabelled_coco(pairs), bench.swap_groups(pairs))
+    for seed in range(3):
+        result = split_dataset(coco, bench.VAL_FRACTION, bench.TEST_FRACTION, seed)
+        split_of_group = {g: s for s in SPLITS for g in result.groups[s]}
+        split_of_ffpp_id = {}
+        for img in coco["images"]:
+            for part in Path(img["video"]).stem.split("_"):
+                if part.isdigit() and len(part) == 3:
+                    split_of_ffpp_id.setdefault(part, set()).add(split_of_group[img["group"]])
+        assert all(len(s) == 1 for s in split_of_ffpp_id.values()), split_of_ffpp_id
+        assert split_of_ffpp_id["183"] == split_of_ffpp_id["253"]
+        celebs = {split_of_group[img["group"]] for img in coco["images"] if "Ava_de_Addario" in img["video"]}
+        assert len(celebs) == 1
 
 
 def test_output_folder_is_reused_only_for_the_same_settings(tmp_path):
@@ -188,14 +274,12 @@ def test_output_folder_is_reused_only_for_the_same_settings(tmp_path):
     assert json.loads((out / "benchmark.json").read_text())["epochs"] == 3
 
 
-def test_no_face_found_counts_videos_scored_as_the_prior(tmp_path):
+def test_no_face_found_counts_videos_scored_as_the_prior():
     from dftag.pipeline.aggregate import NO_FACE
 
-    details = tmp_path / "scores.json"
-    details.write_text(json.dumps({"settings": {}, "errors": [], "videos": {
-        "a.mp4": {"score": 0.5, "label": NO_FACE}, "b.mp4": {"score": 0.9, "label": "fake"},
-        "c.mp4": {"score": 0.5, "label": NO_FACE}}}))
-    assert bench.no_face_found(details) == 2
+    results = {"a.mp4": {"score": 0.5, "label": NO_FACE}, "b.mp4": {"score": 0.9, "label": "fake"},
+               "c.mp4": {"score": 0.5, "label": NO_FACE}}
+    assert bench.no_face_found(results) == 2
 
 
 def test_run_training_groups_reads_the_runs_train_and_val_identities(tmp_path):

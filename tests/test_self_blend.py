@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dftag.annotations.dataset import FAKE, REAL
-from dftag.detector.self_blend import SelfBlendConfig, blend_face, self_blend
+from dftag.training.self_blend import SelfBlendConfig, blend_face, self_blend
 
 BOXES = np.array([[10.4, 12.0, 70.0, 80.6], [80.0, 20.0, 140.0, 90.0]], dtype=np.float32)
 

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from dftag.annotations.dataset import FAKE, REAL, SPLITS, load_dataset, new_coco, save_coco
+from dftag.annotations.splits import STRATA, image_group, split_dataset, write_splits
 from dftag.core.errors import DftagError
-from dftag.annotations.splits import image_group, split_dataset
 
 
 def random_coco(seed: int, n_originals: int, max_fakes: int = 3, max_frames: int = 4) -> dict:
@@ -100,6 +100,17 @@ def test_cli_writes_canonical_split_files(tmp_path, dftag):
     first = {s: (tmp_path / f"{s}.json").read_bytes() for s in SPLITS}
     dftag("split", tmp_path, "--val", "0.2", "--test", "0.2", "--seed", "3")
     assert {s: (tmp_path / f"{s}.json").read_bytes() for s in SPLITS} == first
+
+
+def test_write_splits_writes_what_split_dataset_chose(tmp_path):
+    coco = random_coco(5, n_originals=10)
+    save_coco(coco, tmp_path / "annotations.json")
+    result, folder = write_splits(tmp_path / "annotations.json", 0.2, 0.2, 1)
+    assert folder == tmp_path and result.image_ids == split_dataset(coco, 0.2, 0.2, 1).image_ids
+    assert {s: [img["id"] for img in load_dataset(tmp_path, s).images] for s in SPLITS} == result.image_ids
+    header, *rows = result.table().splitlines()
+    assert header.split()[0] == "split" and all(name.split()[0] in header for name in STRATA)
+    assert [row.split()[0] for row in rows] == list(SPLITS)
 
 
 def test_cli_bad_input(tmp_path, dftag):

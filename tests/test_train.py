@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dftag.detector.train import METRIC_COLUMNS
+from dftag.training.run_folder import METRIC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 # tiny and fast: 64 px input, 2-image batches, in-process data loading, a fixed seed

@@ -14,6 +14,7 @@ import sys
 
 import dftag.tools.commands
 from dftag.core.errors import DftagError
+from dftag.tools.commands._common import error_line
 
 DESCRIPTION = """\
 dftag: find every face in a video frame and tag it real or fake.
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DftagError as err:
-        print(f"dftag {args.command}: error: {err}", file=sys.stderr)
+        print(f"dftag {args.command}: error: {error_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"dftag {args.command}: interrupted", file=sys.stderr)

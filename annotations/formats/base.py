@@ -23,8 +23,6 @@ from pathlib import Path
 
 from dftag.core.errors import DftagError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 # Label Studio prefixes uploaded files with 8 hex digits and a dash: "/data/upload/3/1a2b3c4d-clip.mp4".
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(.+)$")
 
@@ -181,13 +179,6 @@ def parse_xml(path: Path):
         raise DftagError(f"cannot read: {e}", path) from None
 
 
-def load_json(path: Path):
-    """Read a JSON file; unreadable or invalid files raise :class:`DftagError` with the line and column."""
-    from dftag.annotations.dataset import load_coco_json
-
-    return load_coco_json(path)
-
-
 def interpolate(a: Box, b: Box, t: float, where: str) -> Box:
     """The box a fraction ``t`` (0..1) of the way from ``a`` to ``b``, with ``a``'s label and track."""
     coords = [p + (q - p) * t for p, q in zip((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2))]
@@ -218,7 +209,8 @@ def safe_relative(name: str) -> str:
 
 def labelled_boxes(dataset) -> list[tuple[dict, list[tuple[str, list[float], dict]]]]:
     """For writers: each image of a canonical ``Dataset`` with its ``(class name, xyxy pixels, annotation)``."""
-    from dftag.annotations.dataset import CLASS_NAMES, xywh_to_xyxy
+    from dftag.annotations.dataset import CLASS_NAMES
+    from dftag.core.boxes import xywh_to_xyxy
 
     by_image = dataset.annotations_by_image()
     return [(image, [(CLASS_NAMES[a["category_id"]], xywh_to_xyxy(a["bbox"]), a) for a in by_image[image["id"]]])

@@ -19,8 +19,8 @@ from pathlib import Path
 from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import ANNOTATIONS_FILE, IMAGES_DIR, Dataset, save_coco
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, link_or_copy, load_json,
-                                      make_box, require_files, to_float)
+from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, link_or_copy, make_box, require_files, to_float)
+from dftag.core.io import read_json
 
 CANONICAL_IMAGE_FIELDS = ("video", "frame_index", "timestamp", "group", "video_label")
 
@@ -39,7 +39,7 @@ def _index(items, json_path: Path, what: str) -> dict:
 
 
 def read_file(json_path: Path, media: Path | None = None) -> Annotations:
-    coco = load_json(json_path)
+    coco = read_json(json_path)
     if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
         raise DftagError("not a COCO detection file (needs 'images' and 'annotations')", json_path)
     images = _index(coco["images"], json_path, "images")

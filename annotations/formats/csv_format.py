@@ -36,7 +36,8 @@ def parse_columns(spec: str | None) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
         field, sep, column = part.partition("=")
         if not sep or field.strip() not in FIELDS or not column.strip():
-            raise DftagError(f"--columns: expected FIELD=COLUMN with FIELD in {', '.join(FIELDS)}, got {part!r}")
+            raise DftagError(f"{{parameter}}: expected FIELD=COLUMN with FIELD in {', '.join(FIELDS)}, got {part!r}",
+                             parameter="columns")
         columns[field.strip()] = column.strip()
     return columns
 
@@ -51,8 +52,8 @@ def read_file(csv_path: Path, media: Path | None = None, columns: dict[str, str]
             header = reader.fieldnames or []
             missing = [c for c in columns.values() if c not in header]
             if missing:
-                raise DftagError(f"missing column(s) {', '.join(missing)} (header: {','.join(header)}); "
-                                 f"map columns with --columns FIELD=COLUMN", csv_path, "line 1")
+                raise DftagError(f"missing column(s) {', '.join(missing)} (header: {','.join(header)})",
+                                 csv_path, "line 1", fix=("columns", "FIELD=COLUMN,... to map them"))
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DftagError(f"cannot read CSV: {e}", csv_path) from None

@@ -23,8 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (VIDEO_SUFFIXES, Annotations, Box, StillImage, VideoAnnotations, files_under,
-                                      find_media, interpolate, make_box, parse_xml, require_files, to_float, to_int)
+from dftag.annotations.formats.base import (Annotations, Box, StillImage, VideoAnnotations, files_under, find_media, interpolate, make_box, parse_xml, require_files, to_float, to_int)
+from dftag.core.media import VIDEO_SUFFIXES
 
 _NON_BOX_SHAPES = ("polygon", "polyline", "points", "cuboid", "ellipse", "mask", "skeleton", "tag")
 
@@ -114,7 +114,8 @@ def read_video(path: Path, media: Path | None = None, warnings: Warnings | None 
         root = parse_xml(xml)
         task = _task_meta(root, xml)
         if root.find("image") is not None and root.find("track") is None:
-            raise DftagError("this is a 'CVAT for images' export (<image> elements): use --format cvat-images", xml)
+            raise DftagError("this is a 'CVAT for images' export (<image> elements): read it with the "
+                             "cvat-images reader", xml)
         start = to_int(_text(task, "start_frame") or 0, xml, "start_frame", "start_frame")
         step = 1
         frame_filter = _text(task, "frame_filter") or ""
@@ -147,7 +148,8 @@ def read_images(path: Path, media: Path | None = None, warnings: Warnings | None
         root = parse_xml(xml)
         _task_meta(root, xml)
         if root.find("track") is not None and root.find("image") is None:
-            raise DftagError("this is a 'CVAT for video' export (<track> elements): use --format cvat-video", xml)
+            raise DftagError("this is a 'CVAT for video' export (<track> elements): read it with the "
+                             "cvat-video reader", xml)
         seen: set[str] = set()
         for image in root.iter("image"):
             image_id, name = image.get("id"), image.get("name")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import Annotations, VideoAnnotations, find_media, load_json, require_files
+from dftag.annotations.formats.base import Annotations, VideoAnnotations, find_media, require_files
+from dftag.core.io import read_json
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class VideoMeta:
 
 def read_metadata(path: Path) -> dict[str, VideoMeta]:
     """Video file name -> :class:`VideoMeta` from one DFDC ``metadata.json``."""
-    data = load_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DftagError('not a DFDC metadata.json (expected {"video.mp4": {"label": ...}})', path)
     out = {}

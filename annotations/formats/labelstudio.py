@@ -25,9 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, Annotations, Box, StillImage,
-                                      VideoAnnotations, files_under, find_media, interpolate, load_json, make_box,
-                                      require_files, to_float, to_int)
+from dftag.annotations.formats.base import (Annotations, Box, StillImage, VideoAnnotations, files_under, find_media, interpolate, make_box, require_files, to_float, to_int)
+from dftag.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from dftag.core.io import read_json
 
 
 def _media_name(data: dict, json_path: Path, where: str) -> tuple[str, bool]:
@@ -116,7 +116,7 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
     warnings = warnings if warnings is not None else Warnings()
     out = Annotations()
     for json_path in require_files(files_under(path, (".json",)), path, "Label Studio JSON exports (*.json)"):
-        tasks = load_json(json_path)
+        tasks = read_json(json_path)
         if isinstance(tasks, dict):
             tasks = [tasks]
         if not isinstance(tasks, list):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from dftag.annotations.dataset import CLASS_IDS
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (VIDEO_SUFFIXES, Annotations, Box, StillImage, VideoAnnotations,
-                                      make_box, require_files, to_float, to_int)
+from dftag.annotations.formats.base import (Annotations, Box, StillImage, VideoAnnotations, make_box, require_files, to_float, to_int)
+from dftag.core.media import VIDEO_SUFFIXES
 
 DEFAULT_CLASS_NAMES = {cid: name for name, cid in CLASS_IDS.items()}
 

@@ -21,8 +21,8 @@ import yaml
 from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import CLASS_NAMES, Dataset
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (IMAGE_SUFFIXES, Annotations, StillImage, files_under, fmt, labelled_boxes,
-                                      link_or_copy, make_box, relative_name, to_float, to_int)
+from dftag.annotations.formats.base import (Annotations, StillImage, files_under, fmt, labelled_boxes, link_or_copy, make_box, relative_name, to_float, to_int)
+from dftag.core.media import IMAGE_SUFFIXES
 
 NAMES_FILES = ("obj.names", "classes.txt")
 LIST_FILES = {"train.txt", "valid.txt", "val.txt", "test.txt", "obj.data"}

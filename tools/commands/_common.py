@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from dftag.core.errors import DftagError
+
+# Library parameters whose flag is not simply --name-with-dashes.
+FLAGS = {"overwrite": "--force"}
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str,
                examples: list[str]) -> argparse.ArgumentParser:
@@ -21,3 +26,13 @@ def add_detection_report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def flag(parameter: str) -> str:
+    """The command-line flag of a library parameter: ``overwrite`` is ``--force``, ``label_map`` ``--label-map``."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def error_line(err: DftagError) -> str:
+    """``err`` as the command line shows it: the library's remedy spelled as the flag to use."""
+    return err.line(flag, verb="use")

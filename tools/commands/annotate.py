@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from dftag.core.errors import DftagError
 from dftag.pipeline.annotator import AnnotateSettings, annotate_video, output_paths
-from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._common import add_parser, error_line
 from dftag.tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
 
 DESCRIPTION = """\
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 result = annotate_video(video, args.out, detector, settings, progress=lambda _: bar.update())
         except DftagError as err:
             failed += 1
-            print(f"dftag annotate: error: {err}", file=sys.stderr)
+            print(f"dftag annotate: error: {error_line(err)}", file=sys.stderr)
             continue
         print(f"{video}: {result['label']} (p_fake {result['score']:.3f}, {len(result['tracks'])} face tracks, "
               f"{result['frame_count']} frames, {result['timings']['total_s']:.1f} s) -> {result['output']}")

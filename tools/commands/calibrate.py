@@ -62,7 +62,7 @@ def calibrate_model(args: argparse.Namespace) -> None:
     from dftag.annotations.dataset import load_dataset
     from dftag.detector.checkpoint import save_calibrated
     from dftag.detector.inference import Detector
-    from dftag.detector.train import resolve_device
+    from dftag.detector.device import resolve_device
     from dftag.eval.predict import predict_dataset
 
     dataset = load_dataset(args.data, args.split)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dftag.annotations.archive import opened_input
-from dftag.annotations.convert import ConvertOptions, convert
-from dftag.core.errors import DftagError, Warnings
+from dftag.annotations.convert import ConvertOptions
+from dftag.annotations.exports import convert_export
 from dftag.annotations.formats import READERS, csv_format, dfdc
 from dftag.annotations.labels import LabelMap, parse_class_names
+from dftag.core.errors import DftagError, Warnings
 
 DESCRIPTION = """\
 Convert an annotation export into a dftag dataset (DATASET/annotations.json + DATASET/images/).
@@ -100,27 +100,9 @@ def run(args) -> int:
                              every=None if args.format == "dfdc" else args.every,
                              negatives_every=args.negatives_every, max_side=args.max_side,
                              groups=dfdc.read_metadata(args.groups) if args.groups else None)
-    if args.media is not None and not args.media.exists():
-        raise DftagError("media folder not found", args.media)
-    reader_options = _reader_options(args)
     warnings = Warnings()
-    input_path = args.input.resolve()
-    with opened_input(input_path) as root:
-        def display(path: Path) -> str:
-            if root != input_path and Path(path).is_relative_to(root):
-                return f"{args.input}!/{Path(path).relative_to(root).as_posix()}"
-            return str(path)
-
-        try:
-            annotations = READERS[args.format](root, args.media, warnings, **reader_options)
-            summary = convert(annotations, args.out, options, warnings, force=args.force, display=display)
-        except DftagError as err:
-            if root == input_path:
-                raise
-            raise DftagError(str(err).replace(f"{root}/", f"{args.input}!/").replace(str(root), str(args.input))) \
-                from None
-        for kind, example in warnings.examples.items():
-            warnings.examples[kind] = example.replace(f"{root}/", f"{args.input}!/")
+    summary = convert_export(args.format, args.input, args.out, media=args.media, options=options,
+                             reader_options=_reader_options(args), warnings=warnings, overwrite=args.force)
     print(f"wrote {args.out}")
     for line in summary.lines():
         print(line)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from dftag.tools.commands._common import add_parser
 from dftag.pipeline.demo import TOY, DemoConfig, format_summary, run_demo
+from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._video_options import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,16 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "dftag demo --out /tmp/toy --toy"])
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder (default: runs/demo)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the model's)")
-    p.add_argument("--videos", type=int, help=f"sample videos (default: {DemoConfig.videos})")
+    p.add_argument("--epochs", type=positive_int, help="training epochs (default: the model's)")
+    p.add_argument("--videos", type=positive_int, help=f"sample videos (default: {DemoConfig.videos})")
     p.add_argument("--seed", type=int, default=0, help="seed of data, split and training (default: 0)")
     p.add_argument("--toy", action="store_true", help="tiny sizes (seconds, for tests; numbers meaningless)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = TOY if args.toy else DemoConfig()
     overrides = {k: v for k, v in {"epochs": args.epochs, "videos": args.videos}.items() if v is not None}
-    config = DemoConfig(**{**config.__dict__, **overrides, "seed": args.seed})
-    print(format_summary(run_demo(args.out, config, force=args.force)))
+    config = dataclasses.replace(TOY if args.toy else DemoConfig(), **overrides, seed=args.seed)
+    print(format_summary(run_demo(args.out, config, overwrite=args.force)))
     return 0

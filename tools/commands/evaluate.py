@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dftag.annotations.dataset import load_coco_json, load_dataset
 from dftag.core.errors import DftagError
-from dftag.eval.report import check_output, detection_report, examples_report, write_report
-from dftag.eval.results import load_results
 from dftag.tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
@@ -40,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dftag.eval.detection import evaluate
+    from dftag.eval.model_eval import write_model_report, write_results_report
 
     if bool(args.model) == bool(args.preds):
         raise DftagError("give either --model (with --data) or --preds (with --gt)")
@@ -48,32 +45,12 @@ def run(args: argparse.Namespace) -> int:
         raise DftagError("--model needs --data DATASET")
     if args.preds and not args.gt:
         raise DftagError("--preds needs --gt GROUND_TRUTH.json")
-    check_output(args.out, args.force)
-    extra, examples = {}, []
     if args.model:
-        from dftag.detector.inference import Detector
-        from dftag.detector.train import resolve_device
-        from dftag.eval.predict import example_frames, predict_dataset
-
-        dataset = load_dataset(args.data, args.split)
-        detector = Detector.load(args.model, device=resolve_device(args.device))
-        predictions = predict_dataset(detector, dataset, batch_size=args.batch_size)
-        gt, results = dataset.coco, predictions.coco_results()
-        evaluation = evaluate(gt, results, gt_path=dataset.source)
-        examples = example_frames(predictions, args.examples, args.threshold)
-        extra["results.json"] = results
-        title = f"Detection report: {detector.model_id} on {dataset.source}"
-        source = {"model": str(args.model), "model_id": detector.model_id, "data": str(args.data),
-                  "split": args.split}
+        metrics = write_model_report(args.out, args.model, args.data, args.split, threshold=args.threshold,
+                                     examples=args.examples, batch_size=args.batch_size, device=args.device,
+                                     overwrite=args.force)
     else:
-        gt, results = load_coco_json(args.gt), load_results(args.preds)
-        evaluation = evaluate(gt, results, gt_path=args.gt, results_path=args.preds)
-        title = f"Detection report: {args.preds} against {args.gt}"
-        source = {"preds": str(args.preds), "gt": str(args.gt)}
-    metrics, sections, jobs = detection_report(evaluation, args.threshold)
-    example_sections, example_jobs = examples_report(examples)
-    write_report(args.out, title, {"source": source, **metrics}, sections + example_sections, jobs + example_jobs,
-                 force=args.force, extra_json=extra)
+        metrics = write_results_report(args.out, args.preds, args.gt, threshold=args.threshold, overwrite=args.force)
     print(f"mAP50 {metrics['mAP50']:.4f}  mAP@[.50:.95] {metrics['mAP']:.4f}  "
           + "  ".join(f"AP50 {name} {ap:.4f}" for name, ap in metrics["AP50"].items()))
     print(f"wrote {args.out}")

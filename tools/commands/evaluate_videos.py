@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dftag.eval.report import check_output, video_report, write_report
-from dftag.eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS, align, load_video_labels, load_video_scores
+from dftag.eval.report import write_video_report
+from dftag.eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS
 from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
@@ -42,15 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dftag.eval.video_metrics import video_metrics
-
-    check_output(args.out, args.force)
-    videos = align(load_video_scores(args.scores), load_video_labels(args.labels), args.scores)
-    metrics, sections, jobs = video_report(videos, video_metrics(videos, args.threshold, args.eps, args.bins))
-    metrics = {"source": {"scores": str(args.scores), "labels": str(args.labels)}, **metrics,
-               "videos": [{"filename": n, "label": int(y), "score": float(s)}
-                          for n, y, s in zip(videos.names, videos.labels, videos.scores)]}
-    write_report(args.out, f"Video report: {args.scores}", metrics, sections, jobs, force=args.force)
+    metrics = write_video_report(args.out, args.scores, args.labels, args.threshold, args.eps, args.bins,
+                                 overwrite=args.force)
     auc = metrics["roc_auc"]
     print(f"{metrics['n_videos']} videos  log loss {metrics['log_loss']:.4f}  "
           f"AUC {'n/a' if auc is None else f'{auc:.4f}'}  accuracy {metrics['accuracy']:.4f}  ECE {metrics['ece']:.4f}")

@@ -9,10 +9,13 @@ from typing import Any
 from tqdm import tqdm
 
 from dftag.core.atomic import write_json
-from dftag.annotations.dataset import IMAGES_DIR, load_coco_json, xyxy_to_xywh
+from dftag.core.boxes import xyxy_to_xywh
+from dftag.annotations.dataset import IMAGES_DIR
+from dftag.core.io import read_json
 from dftag.core.errors import DftagError
-from dftag.annotations.formats.base import IMAGE_SUFFIXES, files_under
-from dftag.detector.data import read_image
+from dftag.annotations.formats.base import files_under
+from dftag.core.media import IMAGE_SUFFIXES
+from dftag.core.io import read_image
 from dftag.detector.export import load_detector
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
 from dftag.tools.commands._common import add_parser
@@ -57,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def images_from_gt(gt_path: Path, folder: Path | None) -> list[tuple[int, Path, str]]:
     """``(image_id, path, file_name)`` for every image of a COCO GT file, resolved under ``folder``."""
-    coco = load_coco_json(gt_path)
+    coco = read_json(gt_path)
     images = coco.get("images") if isinstance(coco, dict) else None
     if not isinstance(images, list) or not all(isinstance(i, dict) and "id" in i and "file_name" in i
                                                for i in images):

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dftag.annotations.dataset import load_coco_json, load_dataset
 from dftag.core.errors import DftagError
+from dftag.core.io import read_json
 from dftag.eval.plots import EpochSeries, plot_metrics_by_epoch
-from dftag.eval.report import (EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report,
-                         write_report)
+from dftag.eval.report import EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report, write_report
 from dftag.tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
@@ -77,37 +76,32 @@ def training_section(series: EpochSeries) -> Section:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dftag.detector.inference import Detector
-    from dftag.detector.train import resolve_device
-    from dftag.eval.detection import evaluate
-    from dftag.eval.predict import example_frames, predict_dataset
+    from dftag.eval.model_eval import evaluate_model
 
     run_dir = Path(args.run)
     out = Path(args.out) if args.out else run_dir / "report"
     if not run_dir.is_dir():
         raise DftagError("no such training run folder", run_dir)
     check_output(out, args.force)
-    config = load_coco_json(run_dir / CONFIG_FILE)
+    config = read_json(run_dir / CONFIG_FILE)
     data = args.data or (config.get("data") if isinstance(config, dict) else None)
     if not data:
         raise DftagError("config has no 'data' (pass --data DATASET)", run_dir / CONFIG_FILE)
     series = read_metrics_csv(run_dir / METRICS_FILE)
-    dataset = load_dataset(data, args.split)
-    detector = Detector.load(run_dir / BEST_FILE, device=resolve_device(args.device))
-    predictions = predict_dataset(detector, dataset, batch_size=args.batch_size)
-    evaluation = evaluate(dataset.coco, predictions.coco_results(), gt_path=dataset.source)
-    metrics, sections, jobs = detection_report(evaluation, args.threshold)
-    example_sections, example_jobs = examples_report(example_frames(predictions, args.examples, args.threshold))
+    scored = evaluate_model(run_dir / BEST_FILE, data, args.split, threshold=args.threshold, examples=args.examples,
+                            batch_size=args.batch_size, device=args.device)
+    metrics, sections, jobs = detection_report(scored.evaluation, args.threshold)
+    example_sections, example_jobs = examples_report(scored.examples)
     for section in sections:
         section.heading = f"{section.heading} ({args.split} split, best.pt)"
-    metrics = {"source": {"run": str(run_dir), "data": str(data), "split": args.split, "model_id": detector.model_id},
+    metrics = {"source": {"run": str(run_dir), "data": str(data), "split": args.split, "model_id": scored.model_id},
                "epochs": {"epoch": series.epochs.tolist(),
                           **{k: [None if np.isnan(x) else float(x) for x in v] for k, v in series.values.items()}},
                **metrics}
-    write_report(out, f"Training run {run_dir.name}: {detector.model_id}", metrics,
+    write_report(out, f"Training run {run_dir.name}: {scored.model_id}", metrics,
                  [training_section(series), *sections, *example_sections],
                  [(EPOCHS_PNG, lambda path: plot_metrics_by_epoch(series, path)), *jobs, *example_jobs],
-                 force=args.force)
+                 overwrite=args.force)
     print(f"{args.split}: mAP50 {metrics['mAP50']:.4f}  mAP@[.50:.95] {metrics['mAP']:.4f}")
     print(f"wrote {out}")
     return 0

@@ -8,11 +8,11 @@ import re
 import time
 from collections import Counter
 
-from dftag.sample_data import generator as sample_data
 from dftag.core.errors import DftagError
+from dftag.sample_data import generator as sample_data
 from dftag.tools.commands._common import add_parser
 
-DESCRIPTION = f"""\
+DESCRIPTION = """\
 Generate short videos of procedurally drawn people, real and face-swapped, with their annotations.
 
 Each scene (cluttered background, camera motion, one to three moving people) is rendered as an original and,

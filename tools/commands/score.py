@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from pathlib import Path
 
-from tqdm import tqdm
-
-from dftag.core.atomic import write_json, write_text
 from dftag.core.errors import DftagError
+from dftag.pipeline.score_csv import score_to_csv
+from dftag.pipeline.scorer import DECODE_SIDE, DEFAULT_FRAMES, ScoreSettings, find_videos, parse_shard, shard
 from dftag.tools.commands._common import add_parser
 from dftag.tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
-from dftag.pipeline.scorer import DECODE_SIDE, DEFAULT_FRAMES, ScoreSettings, find_videos, parse_shard, score_videos, shard
 
 DESCRIPTION = f"""\
 Score videos without rendering: ffmpeg decodes N evenly spaced frames (--frames), scaled down so the longer
@@ -53,36 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     track, rule = settings_from_args(args)
     settings = ScoreSettings(frames=args.frames, decode_side=args.decode_side, track=track, rule=rule)
-    out = Path(args.out)
-    details = out.with_suffix(".json")
     videos = find_videos(args.videos)
     if args.shard:
         videos = shard(videos, *parse_shard(args.shard))
     if not videos:
         raise DftagError("no video files found", " ".join(args.videos))
-    for path in (out, details):
-        if any(path.resolve() == v.resolve() for v in videos):
-            raise DftagError("output would overwrite an input video", path)
-    names = [v.name for v in videos]
-    clash = sorted({n for n in names if names.count(n) > 1})
-    if clash:
-        raise DftagError(f"several videos are named {clash[0]!r}; the CSV's filename column would be ambiguous")
-
-    rows, results, errors = [], {}, {}
-    for path, result in tqdm(score_videos(videos, detector_loader(args), settings, args.workers),
-                             total=len(videos), unit="video", file=sys.stderr, leave=False):
-        if isinstance(result, str):
-            errors[path.name] = result
-            print(f"dftag score: error: {result}", file=sys.stderr)
-        else:
-            rows.append((path.name, result["score"]))
-            results[path.name] = result
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["filename", "label"])
-    writer.writerows(rows)
-    write_text(out, text.getvalue())
-    write_json(details, {"settings": settings.to_json(), "videos": results, "errors": errors}, indent=1)
-    print(f"scored {len(rows)} of {len(videos)} videos -> {out} (details: {details})"
-          + (f"; {len(errors)} failed" if errors else ""))
-    return 1 if errors else 0
+    written = score_to_csv(videos, args.out, detector_loader(args), settings, workers=args.workers)
+    for error in written.errors.values():
+        print(f"dftag score: error: {error}", file=sys.stderr)
+    print(f"scored {len(written.results)} of {len(videos)} videos -> {written.scores} (details: {written.details})"
+          + (f"; {len(written.errors)} failed" if written.errors else ""))
+    return 1 if written.errors else 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dftag.annotations.dataset import SPLITS, load_dataset, save_coco
-from dftag.annotations.splits import STRATA, split_dataset, subset_coco
+from dftag.annotations.dataset import SPLITS
+from dftag.annotations.splits import write_splits
 from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = """\
@@ -30,19 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def format_counts(counts: dict[str, dict[str, int]]) -> str:
-    """A table with one row per split and one column per stratum plus groups."""
-    columns = [*STRATA, "groups"]
-    header = f"{'split':<6}" + "".join(f"{c:>12}" for c in columns)
-    rows = [f"{s:<6}" + "".join(f"{counts[s][c]:>12}" for c in columns) for s in counts]
-    return "\n".join([header, *rows])
-
-
 def run(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.dataset)
-    result = split_dataset(dataset.coco, args.val, args.test, args.seed)
-    for split in SPLITS:
-        save_coco(subset_coco(dataset.coco, result.image_ids[split], split), dataset.root / f"{split}.json")
-    print(format_counts(result.counts))
-    print(f"wrote {', '.join(f'{s}.json' for s in SPLITS)} in {dataset.root}")
+    result, folder = write_splits(args.dataset, args.val, args.test, args.seed)
+    print(result.table())
+    print(f"wrote {', '.join(f'{s}.json' for s in SPLITS)} in {folder}")
     return 0

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dftag.annotations.dataset import load_coco_json
+from dftag.core.io import read_json
 from dftag.core.errors import DftagError
-from dftag.detector.augment import AugmentConfig
-from dftag.detector.config import MODEL_DEFAULTS, OPTIMIZERS, TrainConfig
-from dftag.detector.models import ARCHITECTURES, DEFAULT_ARCH
-from dftag.detector.train import CONFIG_FILE, resume_config, train
+from dftag.training.augment import AugmentConfig
+from dftag.training.config import (DEFAULT_MODEL, MODEL_DEFAULTS, MODELS, OPTIMIZERS, TWO_STAGE, TWO_STAGE_DETECTOR,
+                                   ClassifierConfig, TrainConfig)
+from dftag.training.crops import FAKE_SOURCES
+from dftag.detector.device import DEVICES
+from dftag.training.run_folder import CONFIG_FILE
+from dftag.training.train import resume_config, train
 from dftag.tools.commands._common import add_parser
 
 
@@ -48,12 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dftag train --data data/ds --out runs/mnv2 --resume                # continue after a crash",
         "dftag train --data data/ds --out runs/mnv2 --resume --epochs 30    # extend a finished run",
         "dftag train --data data/ds --out runs/ft --init runs/mnv2/best.pt --lr 5e-4 --augment aug.json",
-        "torchrun --nproc-per-node 4 -m tools.cli train --data data/ds --out runs/ddp --device cuda",
+        "torchrun --nproc-per-node 4 -m dftag train --data data/ds --out runs/ddp --device cuda",
     ])
     p.add_argument("--data", required=True, metavar="DATASET", help="dataset folder with train.json and val.json")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder for config, metrics and checkpoints")
-    p.add_argument("--model", dest="arch", choices=ARCHITECTURES, default=None,
-                   help=f"architecture (default: {DEFAULT_ARCH})")
+    p.add_argument("--model", choices=MODELS, default=None,
+                   help=f"{TWO_STAGE}: the {TWO_STAGE_DETECTOR} SSD finds faces and a crop classifier tags each "
+                        f"face from the full-resolution frame; the others are single-stage SSDs that tag faces "
+                        f"themselves (default: {DEFAULT_MODEL})")
     p.add_argument("--epochs", type=int, help="total number of epochs (default: per model)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
     p.add_argument("--image-size", type=int, help="square network input side in pixels (default: per model)")
@@ -64,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs (default: per model)")
     p.add_argument("--grad-clip", type=float, help="maximum gradient L2 norm (default: 10)")
     p.add_argument("--workers", type=int, help="DataLoader worker processes (default: 2; 0 = load in-process)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto = CUDA when available (default)")
+    p.add_argument("--device", choices=DEVICES, help="auto = CUDA when available (default)")
     p.add_argument("--seed", type=int, help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--init", metavar="PATH", help="start from the weights of a dftag checkpoint or state dict")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False,
@@ -76,6 +81,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", metavar="JSON", help="augmentation settings (fields of AugmentConfig in "
                                                      "docs/training.md; missing ones keep their defaults)")
     p.add_argument("--no-augment", action="store_true", help="train on resized images only")
+    crops = p.add_argument_group(f"crop classifier ({TWO_STAGE} only)")
+    default = ClassifierConfig()
+    crops.add_argument("--classifier-epochs", type=int, metavar="N",
+                       help=f"epochs of the crop classifier after the SSD (default: {default.epochs})")
+    crops.add_argument("--crop-size", type=int, metavar="PX",
+                       help=f"square face crop side in pixels (default: {default.crop_size})")
+    crops.add_argument("--crop-margin", type=float, metavar="F",
+                       help=f"margin around the face box, fraction of its side per side (default: {default.margin})")
+    crops.add_argument("--fakes", choices=FAKE_SOURCES,
+                       help="what the classifier learns fakes from: 'pairs' (each dataset fake beside its own "
+                            "original, cropped with the original's box), 'sbi' (self-blended copies of every real "
+                            f"face) or 'both' (default: {default.fake_source})")
     p.set_defaults(func=run)
 
 
@@ -85,7 +102,7 @@ def augment_config(args: argparse.Namespace) -> AugmentConfig | None:
         return AugmentConfig(**{k: 0.0 for k in AugmentConfig.__dataclass_fields__ if k.endswith("_p")})
     if args.augment is None:
         return None
-    values = load_coco_json(args.augment)
+    values = read_json(args.augment)
     if not isinstance(values, dict):
         raise DftagError("augmentation settings must be a JSON object", args.augment)
     try:
@@ -114,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
                 "workers": args.workers, "device": args.device, "seed": args.seed, "init": args.init,
                 "pretrained": args.pretrained, "self_blend": args.self_blend, "balanced": args.balanced,
                 "augment": augment_config(args)}
+    classifier = {"epochs": args.classifier_epochs, "crop_size": args.crop_size, "margin": args.crop_margin,
+                  "fake_source": args.fakes}
     if args.resume:
         if not (Path(args.out) / CONFIG_FILE).exists():
             raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
-        config = resume_config(Path(args.out), {**settings, "arch": args.arch})
+        config = resume_config(Path(args.out), settings, model=args.model)
     else:
-        config = TrainConfig.for_model(args.arch or DEFAULT_ARCH, out=args.out, **settings)
+        config = TrainConfig.for_model(args.model or DEFAULT_MODEL, out=args.out, classifier=classifier, **settings)
     check_ranges(config)
     history = train(config, resume=args.resume)
     if history:

@@ -2,7 +2,7 @@
 
 :class:`FaceDataset` decodes an image (OpenCV, to uint8 RGB), turns its COCO ``[x, y, w, h]`` boxes into
 absolute pixel ``xyxy`` clipped to the image, optionally turns real faces into self-blended fakes
-(:mod:`dftag.detector.self_blend`), augments (:mod:`dftag.detector.augment`) and resizes to the square network input.
+(:mod:`dftag.training.self_blend`), augments (:mod:`dftag.training.augment`) and resizes to the square network input.
 Images without boxes are kept as negatives. Crowd annotations (``iscrowd=1``) are not used for training.
 
 Randomness is a pure function of a per-sample seed: :class:`TrainSampler` yields ``(index, seed)`` keys, the
@@ -16,29 +16,19 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from dftag.annotations.dataset import Dataset, xywh_to_xyxy
-from dftag.core.errors import DftagError
-from dftag.detector.augment import AugmentConfig, apply, build_transform, reseed
-from dftag.detector.self_blend import SelfBlendConfig, self_blend
+from dftag.annotations.dataset import Dataset
+from dftag.core.boxes import xywh_to_xyxy
+from dftag.core.io import read_image
+from dftag.training.augment import AugmentConfig, apply, build_transform, reseed
+from dftag.training.self_blend import SelfBlendConfig, self_blend
 
 SampleKey = int | tuple[int, int]  # dataset index, or (dataset index, augmentation seed)
 Target = dict[str, torch.Tensor]  # {"boxes": float32 (N, 4) xyxy input pixels, "labels": int64 (N,)}
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to uint8 RGB ``(H, W, 3)``; a :class:`DftagError` naming the file if it cannot."""
-    data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise DftagError("missing or undecodable image", path)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def image_boxes(dataset: Dataset) -> list[tuple[np.ndarray, np.ndarray]]:

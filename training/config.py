@@ -20,9 +20,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from dftag.detector.augment import AugmentConfig
+from dftag.detector.classifier import CLASSIFIER_ARCHITECTURES, ClassifierSpec
+from dftag.detector.face_crop import DEFAULT_MARGIN, DEFAULT_SIZE
+from dftag.detector.models import ARCHITECTURES
+from dftag.training.augment import AugmentConfig
 
 OPTIMIZERS = ("adamw", "sgd")
+TWO_STAGE = "two-stage"  # the SSD finds faces, a crop classifier tags them (dftag.detector.classifier)
+TWO_STAGE_DETECTOR = "ssdlite-mnv2"  # the first stage of a two-stage model
+MODELS = (TWO_STAGE, *ARCHITECTURES)
+DEFAULT_MODEL = TWO_STAGE
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,30 @@ MODEL_DEFAULTS: dict[str, ModelDefaults] = {
 
 
 @dataclass
+class ClassifierConfig:
+    """The crop classifier stage of a two-stage model (:mod:`dftag.training.classifier_train`).
+
+    ``crop_size`` and ``margin`` are the crop geometry (pixels; fraction of the face box side per side);
+    ``batch_size`` counts pair units (each one real and one fake crop); ``fake_source`` is one of
+    :data:`dftag.training.crops.FAKE_SOURCES`. Sized so that a CPU trains it in minutes on the sample data.
+    """
+
+    arch: str = CLASSIFIER_ARCHITECTURES[0]
+    crop_size: int = DEFAULT_SIZE
+    margin: float = DEFAULT_MARGIN
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.3
+    grad_clip: float = 10.0
+    fake_source: str = "both"
+
+    def spec(self) -> ClassifierSpec:
+        return ClassifierSpec(arch=self.arch, crop_size=self.crop_size, margin=self.margin)
+
+
+@dataclass
 class TrainConfig:
     """Everything that decides a training run; saved as ``RUN/config.json`` and reloaded by ``--resume``."""
 
@@ -74,23 +105,37 @@ class TrainConfig:
     self_blend: float = 0.0
     balanced: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    classifier: ClassifierConfig | None = None  # None: a single-stage detector
 
     @classmethod
-    def for_model(cls, arch: str, **settings: Any) -> TrainConfig:
-        """The defaults of ``arch`` overridden by the ``settings`` that are not ``None``."""
+    def for_model(cls, model: str, classifier: dict[str, Any] | None = None, **settings: Any) -> TrainConfig:
+        """The defaults of ``model`` (one of :data:`MODELS`) overridden by the ``settings`` that are not
+        ``None``; ``classifier`` overrides fields of a two-stage model's :class:`ClassifierConfig`."""
+        arch = TWO_STAGE_DETECTOR if model == TWO_STAGE else model
         base = dataclasses.asdict(MODEL_DEFAULTS[arch])
         base.update({k: v for k, v in settings.items() if v is not None})
-        return cls(arch=arch, **base)
+        stage = None
+        if model == TWO_STAGE:
+            stage = ClassifierConfig(**{k: v for k, v in (classifier or {}).items() if v is not None})
+        return cls(arch=arch, classifier=stage, **base)
+
+    @property
+    def model(self) -> str:
+        """The model name this config trains (one of :data:`MODELS`)."""
+        return TWO_STAGE if self.classifier is not None else self.arch
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["augment"] = self.augment.to_dict()
+        out["classifier"] = None if self.classifier is None else dataclasses.asdict(self.classifier)
         return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
         values["augment"] = AugmentConfig.from_dict(values.get("augment", {}))
+        if values.get("classifier") is not None:
+            values["classifier"] = ClassifierConfig(**values["classifier"])
         return cls(**values)
 
 

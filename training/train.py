@@ -2,7 +2,7 @@
 
 One run lives in a folder ``RUN/``:
 
-* ``config.json`` — the resolved :class:`dftag.detector.config.TrainConfig`;
+* ``config.json`` — the resolved :class:`dftag.training.config.TrainConfig`;
 * ``metrics.csv`` — one row per finished epoch (:data:`METRIC_COLUMNS`); losses are means over the epoch's
   steps, ``lr`` the learning rate of its last step, ``val_*`` from :func:`dftag.eval.detection.evaluate_detections`
   on the dataset's ``val.json`` (AP in 0..1), ``seconds`` the epoch's wall time;
@@ -12,14 +12,14 @@ One run lives in a folder ``RUN/``:
 
 All four are written atomically, by process 0 only, best.pt before last.pt, so a run killed at any moment
 resumes from a consistent last.pt. The data order and every augmentation are functions of ``(seed, epoch,
-position)`` (:mod:`dftag.detector.data`), so a resumed run repeats the interrupted epoch exactly.
+position)`` (:mod:`dftag.training.data`), so a resumed run repeats the interrupted epoch exactly.
 
 Learning-rate rule: ``lr(step) = lr * lr_factor(step, epochs * steps_per_epoch, warmup_steps)`` with the
 ``epochs`` of the current invocation: resuming a finished run with a larger ``--epochs`` stretches the cosine
 over the new total, so the rate jumps from near zero back up to its value at that step of the longer schedule.
 
 Distributed: started by ``torchrun``, each process trains on its share of every epoch
-(:class:`dftag.detector.data.TrainSampler`) with DistributedDataParallel, NCCL on GPUs and gloo on CPUs;
+(:class:`dftag.training.data.TrainSampler`) with DistributedDataParallel, NCCL on GPUs and gloo on CPUs;
 ``batch_size`` is per process. Process 0 validates and writes; the others wait at a barrier.
 """
 
@@ -46,21 +46,22 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dftag.core.atomic import write_json, write_text
-from dftag.annotations.dataset import CLASS_NAMES, Dataset, load_coco_json, load_dataset, xyxy_to_xywh
+from dftag.annotations.dataset import CLASS_NAMES, Dataset, load_dataset
+from dftag.core.io import read_json
 from dftag.core.errors import DftagError
+from dftag.detector.device import resolve_device
 from dftag.detector.checkpoint import load_checkpoint, save_checkpoint
-from dftag.detector.config import TrainConfig, build_optimizer, lr_factor, parameter_groups
-from dftag.detector.data import FaceDataset, TrainSampler, class_balanced_weights, collate, read_image
-from dftag.detector.inference import Detections, Detector
+from dftag.training.classifier_train import ClassifierTrainer
+from dftag.training.config import TrainConfig, build_optimizer, lr_factor, parameter_groups
+from dftag.training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, METRIC_COLUMNS, METRICS_FILE
+from dftag.training.data import FaceDataset, TrainSampler, class_balanced_weights, collate
+from dftag.detector.inference import Detector
 from dftag.detector.models import build_model
 from dftag.eval.detection import evaluate_detections
+from dftag.eval.predict import predict_dataset
 
-CONFIG_FILE, METRICS_FILE, LAST_FILE, BEST_FILE = "config.json", "metrics.csv", "last.pt", "best.pt"
-METRIC_COLUMNS = ("epoch", "lr", "loss", "loss_box", "loss_cls", "val_AP50_real", "val_AP50_fake",
-                  "val_mAP50", "val_mAP", "seconds")
 # Settings a resumed run may change; every other one comes from RUN/config.json.
 RESUMABLE_OVERRIDES = ("epochs", "workers", "device", "data")  # data: the dataset may have moved
-VAL_SCORE_THRESHOLD = 0.01  # torchvision SSD's own score threshold
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,6 @@ class Process:
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DftagError("--device cuda was asked for but no CUDA GPU is available")
-    return torch.device(name)
 
 
 @contextmanager
@@ -148,42 +140,38 @@ def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     write_text(path, buffer.getvalue())
 
 
-def resume_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
-    """The saved config of ``run_dir`` with the allowed ``overrides`` (``None`` values are ignored)."""
-    saved = load_coco_json(run_dir / CONFIG_FILE)
+def resume_config(run_dir: Path, overrides: dict[str, Any], model: str | None = None) -> TrainConfig:
+    """The saved config of ``run_dir`` with the allowed ``overrides`` (``None`` values are ignored).
+
+    The run continues in ``run_dir`` itself, wherever the saved config says it was first written (a copied or
+    moved run folder never writes into the original). ``model``, when given, must be the saved one.
+    """
+    saved = read_json(run_dir / CONFIG_FILE)
     try:
         config = TrainConfig.from_dict(saved)
     except (TypeError, KeyError, ValueError) as err:
         raise DftagError(f"not a dftag training config ({err})", run_dir / CONFIG_FILE) from None
+    config.out = str(run_dir)
+    if model is not None and model != config.model:
+        raise DftagError("a resumed run keeps its saved settings; {parameter} cannot change "
+                         f"(saved {config.model!r}, given {model!r})", run_dir / CONFIG_FILE, parameter="model")
     for name, value in overrides.items():
         if value is None or value == getattr(config, name):
             continue
         if name not in RESUMABLE_OVERRIDES:
-            raise DftagError(f"--resume continues the saved settings; --{name.replace('_', '-')} cannot change "
-                             f"(saved {getattr(config, name)!r}, given {value!r})", run_dir / CONFIG_FILE)
+            raise DftagError("a resumed run keeps its saved settings; {parameter} cannot change "
+                             f"(saved {getattr(config, name)!r}, given {value!r})", run_dir / CONFIG_FILE,
+                             parameter=name)
         setattr(config, name, value)
     return config
 
 
-def coco_results(detections: Detections, image_id: int) -> list[dict[str, Any]]:
-    """One image's detections as COCO results (``bbox`` xywh pixels, ``score`` the label's probability)."""
-    return [{"image_id": image_id, "category_id": int(label), "bbox": xyxy_to_xywh(box.tolist()),
-             "score": float(score)}
-            for box, label, score in zip(detections.boxes, detections.labels, detections.scores)]
-
-
 def validate(model: torch.nn.Module, val: Dataset, device: torch.device, batch_size: int) -> dict[str, float]:
-    """Per-class AP50 and COCO mAP of ``model`` on ``val`` through :class:`dftag.detector.inference.Detector`, keeping
-    detections down to :data:`VAL_SCORE_THRESHOLD` so the precision-recall curves are complete."""
-    detector = Detector.from_model(model, device=device)
-    results: list[dict[str, Any]] = []
-    for start in range(0, len(val.images), batch_size):
-        images = val.images[start:start + batch_size]
-        predictions = detector.predict([read_image(val.image_path(img)) for img in images],
-                                       score_threshold=VAL_SCORE_THRESHOLD, batch_size=batch_size)
-        for img, detections in zip(images, predictions):
-            results.extend(coco_results(detections, img["id"]))
-    scores = evaluate_detections(val.coco, results)
+    """Per-class AP50 and COCO mAP of ``model`` on ``val``, by the prediction and scoring code of
+    ``dftag evaluate`` (:func:`dftag.eval.predict.predict_dataset`, :func:`dftag.eval.detection.evaluate_detections`)."""
+    predictions = predict_dataset(Detector.from_model(model, device=device), val, batch_size=batch_size,
+                                  progress=False)
+    scores = evaluate_detections(val.coco, predictions.coco_results())
     return {f"val_AP50_{name}": scores["AP50"][name] for name in CLASS_NAMES.values()} | {
         "val_mAP50": scores["mAP50"], "val_mAP": scores["mAP"]}
 
@@ -231,15 +219,15 @@ class Trainer:
         last = self.run_dir / LAST_FILE
         if not resume:
             if last.exists():
-                raise DftagError("already holds a training run (use --resume to continue it, or another --out)",
-                                 self.run_dir)
+                raise DftagError("already holds a training run (choose another output folder)", self.run_dir,
+                                 fix=("resume", "to continue it"))
             return None
         if not last.exists():
             raise DftagError(f"nothing to resume: no {LAST_FILE}", self.run_dir)
         checkpoint = load_checkpoint(last)
         if checkpoint.get("epoch", 0) > self.config.epochs:
-            raise DftagError(f"the run has done {checkpoint['epoch']} epochs; --epochs {self.config.epochs} "
-                             "cannot shorten it", self.run_dir)
+            raise DftagError(f"the run has done {checkpoint['epoch']} epochs; {{parameter}} {self.config.epochs} "
+                             "cannot shorten it", self.run_dir, parameter="epochs")
         return checkpoint
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
@@ -309,7 +297,8 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         if not (torch.isfinite(loss) and torch.isfinite(norm)):
             raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss {loss.item():.4g}, "
-                             f"gradient norm {norm.item():.4g} (try a lower --lr)", self.run_dir)
+                             f"gradient norm {norm.item():.4g} (try a lower {{parameter}})", self.run_dir,
+                             parameter="lr")
         self.optimizer.step()
         self.scheduler.step()
         return torch.stack([loss, losses["bbox_regression"], losses["classification"]]).detach().double().cpu()
@@ -328,6 +317,18 @@ class Trainer:
 
 
 def train(config: TrainConfig, resume: bool = False) -> list[dict[str, Any]]:
-    """Run (or, with ``resume``, continue) training as described in the module docstring."""
+    """Run (or, with ``resume``, continue) training as described in the module docstring; a two-stage model
+    (``config.classifier`` set) then trains its crop classifier (:mod:`dftag.training.classifier_train`).
+    Returns the SSD stage's metrics rows."""
     with process_group(config.device) as process:
-        return Trainer(config, process, resume).run()
+        history = Trainer(config, process, resume).run()
+        if config.classifier is not None:
+            if process.is_main:
+                stage = ClassifierTrainer(config.classifier, config.data, Path(config.out), seed=config.seed,
+                                          workers=config.workers, device=process.device,
+                                          pretrained=config.pretrained)
+                if resume:
+                    stage.resume()
+                stage.run()
+            process.barrier()
+        return history

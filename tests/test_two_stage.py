@@ -1,0 +1,99 @@
+"""The two-stage detector: SSD face boxes, then a crop classifier on the original-resolution frame; one
+checkpoint holding both, loaded with weights_only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dftag.annotations.dataset import FAKE, REAL
+from dftag.core.errors import DftagError
+from dftag.detector.checkpoint import FORMAT, load_checkpoint, save_calibrated
+from dftag.detector.classifier import ClassifierSpec, FaceClassifier
+from dftag.detector.face_crop import crop_faces
+from dftag.detector.inference import Detector
+
+
+@pytest.fixture(scope="module")
+def detectors(tiny_checkpoint, tiny_two_stage_checkpoint):
+    return Detector.load(tiny_checkpoint), Detector.load(tiny_two_stage_checkpoint)
+
+
+def images(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(120, 160), (200, 90), (64, 64)]]
+
+
+def test_checkpoint_holds_both_stages_and_loads_weights_only(tiny_two_stage_checkpoint, detectors):
+    raw = torch.load(tiny_two_stage_checkpoint, weights_only=True)
+    assert raw["format"] == FORMAT and raw["classifier"]["arch"] == "crop-mnv2"
+    assert raw["classifier"]["crop_size"] == 64 and all(isinstance(v, torch.Tensor)
+                                                        for v in raw["classifier"]["model"].values())
+    single, two = detectors
+    assert not single.two_stage and two.two_stage
+    assert two.model_id.startswith("ssdlite-mnv2+crop-mnv2@")
+    for name, tensor in raw["classifier"]["model"].items():
+        assert torch.equal(two.classifier.state_dict()[name], tensor), name
+
+
+def test_calibrated_copy_keeps_the_classifier(tiny_two_stage_checkpoint, tmp_path):
+    out = tmp_path / "calibrated.pt"
+    save_calibrated(tiny_two_stage_checkpoint, out, 2.0)
+    ckpt = load_checkpoint(out)
+    assert ckpt["calibration"]["temperature"] == 2.0 and ckpt["classifier"]["crop_size"] == 64
+
+
+def test_faces_of_the_first_stage_are_tagged_from_crops_of_the_original(detectors):
+    single, two = detectors
+    pictures = images()
+    found = two.predict(pictures, score_threshold=0.0)
+    boxes_only = single.predict(pictures, score_threshold=0.0)
+    for image, dets, ssd in zip(pictures, found, boxes_only):
+        assert len(dets) > 0
+        # the classifier sees crops of the original image around the SSD's boxes
+        crops = crop_faces(image, dets.boxes, 64, 0.3).images
+        with torch.inference_mode():
+            expected = two.classifier(torch.from_numpy(crops)).numpy()
+        np.testing.assert_allclose(dets.fake_logit, expected, atol=1e-5)
+        np.testing.assert_array_equal(dets.labels, np.where(expected >= 0, FAKE, REAL))
+        np.testing.assert_allclose(dets.p_fake, 1 / (1 + np.exp(-expected)), atol=1e-6)
+        assert (dets.scores <= 1).all() and (dets.scores > 0).all()
+        assert dets.boxes.shape == (len(dets), 4)
+        assert (dets.boxes[:, 2] <= image.shape[1]).all() and (dets.boxes[:, 3] <= image.shape[0]).all()
+        assert len(ssd) > 0
+
+
+def test_first_stage_threshold_is_the_face_probability(detectors):
+    _, two = detectors
+    assert len(two.predict(images(), score_threshold=1.01)[0]) == 0
+
+
+def test_temperature_scales_p_fake_only(tiny_two_stage_checkpoint, tmp_path):
+    out = tmp_path / "t.pt"
+    save_calibrated(tiny_two_stage_checkpoint, out, 3.0)
+    plain, hot = Detector.load(tiny_two_stage_checkpoint), Detector.load(out)
+    a, b = plain.predict(images(1), score_threshold=0.0)[0], hot.predict(images(1), score_threshold=0.0)[0]
+    np.testing.assert_allclose(a.fake_logit, b.fake_logit, atol=1e-6)
+    np.testing.assert_allclose(b.p_fake, 1 / (1 + np.exp(-a.fake_logit / 3.0)), atol=1e-6)
+    np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_bad_classifier_entries_are_clear_errors(tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    for entry, message in [({"arch": "resnet", "crop_size": 64, "margin": 0.3, "model": {}}, "unknown classifier"),
+                           ({"arch": "crop-mnv2", "crop_size": 8, "margin": 0.3, "model": {}}, "crop_size"),
+                           ({"arch": "crop-mnv2", "crop_size": 64, "margin": 0.3}, "lacks its weights"),
+                           ({"arch": "crop-mnv2", "crop_size": 64, "margin": 0.3,
+                             "model": {"x": torch.zeros(1)}}, "do not fit")]:
+        path = tmp_path / "bad.pt"
+        torch.save({**ckpt, "classifier": entry}, path)
+        with pytest.raises(DftagError, match=message):
+            Detector.load(path)
+
+
+def test_classifier_output_is_one_logit_per_crop():
+    model = FaceClassifier(ClassifierSpec(crop_size=64), pretrained_backbone=False).eval()
+    with torch.inference_mode():
+        out = model(torch.zeros((3, 64, 64, 3), dtype=torch.uint8))
+    assert out.shape == (3,) and out.dtype == torch.float32
