@@ -15,9 +15,9 @@ MTCNN (Zhang et al., "Joint Face Detection and Alignment using Multi-task Cascad
 This module reproduces ``facenet_pytorch.models.utils.detect_face`` (facenet-pytorch 2.6.0, MIT licence) step
 by step: the same pyramid, "area" resampling, input scaling ``(x - 127.5) / 128``, thresholds, NMS and the
 +1/-1 pixel offsets of the original MATLAB code, so boxes and landmarks agree with ``MTCNN.detect`` to float
-precision (checked on FF++ and DFDC frames). Two differences: faces come ordered by score (facenet-pytorch's
-default puts the largest first), and a crop that would be empty is dropped with its box (facenet-pytorch
-misaligns crops and boxes then).
+precision (at most 1.2e-4 px apart on 13 FF++ and DFDC frames). Two differences: faces come ordered by score
+(facenet-pytorch's default puts the largest first), and a crop that would be empty is dropped with its box
+(facenet-pytorch misaligns crops and boxes then).
 
 The networks' parameter names match facenet-pytorch's state dicts ``pnet.pt``, ``rnet.pt``, ``onet.pt``;
 ``dftag weights fetch`` puts verified copies in ``torch.hub.get_dir()/checkpoints/mtcnn``
@@ -28,10 +28,14 @@ Coordinates are absolute pixels of the input image: boxes ``xyxy`` (as MTCNN reg
 reach past the image border), landmarks ``(x, y)`` in the order of :data:`LANDMARKS`, where left and right
 are as seen in the image (the "left eye" is the one with the smaller x in a frontal face).
 
-Measured on 2 CPU cores (1 torch thread, defaults: ``min_face_size=20``): an FF++ c23 640 x 480 frame about
-60 ms, a 1280 x 720 frame about 0.2 s, a DFDC 1920 x 1080 frame about 0.45 s (the pyramid is most of it:
-raise ``min_face_size`` for large faces, e.g. 80 px takes a 1080p frame to about 0.1 s). See the report in
-``tests/test_mtcnn.py`` for faces found.
+Measured on this project's 2-core CPU (median over 5 frames per clip, defaults, one torch thread / two):
+FF++ c23 640 x 480 about 80 / 70 ms, FF++ c23 1280 x 720 about 250 / 175 ms, DFDC 1920 x 1080 about 400-450 /
+250-350 ms a frame, with other jobs on the cores (up to 2x slower when both were busy). The pyramid is most of
+it, half "area" resampling and half P-Net: ``min_face_size=80`` takes those to about 25, 90 and 150 ms (one
+thread). Batches (:meth:`FaceLandmarker.detect_batch` with ``batch_size`` > 1) were 20-40 % slower per frame on
+this CPU, hence the default of 1. In 25 frames (5 each from the FF++ c23 originals 004, 519, 634 and the DFDC
+clips widuwuoiur, brtujopkby) the person's face was found in every frame with score >= 0.994, plus 8 other
+boxes scoring 0.73-0.96 (one a real face cut by the frame border, most background).
 """
 
 from __future__ import annotations
@@ -194,8 +198,8 @@ class FaceLandmarker:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray], batch_size: int = 1) -> list[Faces]:
-        """The faces in each image; images of one size go through the networks together, ``batch_size`` at a
-        time (the same results as one by one)."""
+        """The faces in each image. Images of one size go through the networks ``batch_size`` at a time, with
+        the same results as one by one (on a CPU one at a time is fastest)."""
         for image in images:
             if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
                     and image.shape[2] == 3):

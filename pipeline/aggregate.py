@@ -7,21 +7,44 @@ Rules:
 
 * **display** (per box, per frame): an exponential moving average of the track's ``p_fake`` over its
   detections, weight ``ema_alpha`` on the newest, so labels do not flicker;
-* **track score**: the median of the track's per-frame ``p_fake`` (robust to a few bad frames);
-* **video score**: a video is as fake as its most confidently fake face track among those with enough
-  frames. A track counts when it was detected on at least ``min_track_fraction`` of the frames of the
-  longest track (and at least ``min_track_frames``), so a spurious detection on one or two frames cannot
-  decide a video. The video score is the largest track score among those, clipped to ``clip`` (default
-  ``[0.01, 0.99]``: a confident mistake then costs at most ``-log(0.01) = 4.6`` nats of log-loss).
+* **track score**, by ``ScoreRule.method``: ``"median"`` (the default) takes the median of the track's
+  per-frame ``p_fake`` (robust to a few bad frames); ``"confident"`` and ``"confident-pooled"`` take
+  :func:`confident_mean` of them;
+* **video score**, by ``ScoreRule.method``:
+
+  - ``"median"`` and ``"confident"``: a video is as fake as its most confidently fake face track among those
+    with enough frames. A track counts when it was detected on at least ``min_track_fraction`` of the frames
+    of the longest track (and at least ``min_track_frames``), so a spurious detection on one or two frames
+    cannot decide a video. The video score is the largest track score among those.
+  - ``"confident-pooled"``: :func:`confident_mean` of every face's per-frame ``p_fake`` in the video pooled,
+    whatever its track: the DFDC winner's rule as it was run, on all faces of the sampled frames of one
+    video. Every track counts and no single track decides.
+
+  The score is then clipped to ``clip`` (default ``[0.01, 0.99]``: a confident mistake then costs at most
+  ``-log(0.01) = 4.6`` nats of log-loss).
 * **no face**: a video without any track gets ``prior`` as its score and the label ``"no face found"``.
 
 The video label is ``"fake"`` when the score is at least ``threshold``, else ``"real"``.
+
+The **confident strategy** (:func:`confident_mean`) is the DFDC winner's (Seferbekov, 2020:
+``confident_strategy`` in ``kernel_utils.py`` of ``selimsef/dfdc_deepfake_challenge``) over ``n`` per-frame
+``p_fake`` values: when more than ``n // 2.5`` and more than 11 of them are above 0.8, the mean of those;
+else, when more than 90% of them are below 0.2, the mean of those; else the mean of all. All comparisons are
+strict, as in the original. Its constants were tuned for 32 sampled frames per video (``dftag score``'s
+default); on ``dftag annotate``'s every-frame tracks the "more than 11" is still a count of detected frames.
+The original also averaged over an ensemble of models and gave ``0.5`` to a video without faces (here:
+``prior``); it did not clip.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from dftag.core.errors import DftagError
 
 CLIP = (0.01, 0.99)
 EMA_ALPHA = 0.3
@@ -29,6 +52,13 @@ MIN_TRACK_FRACTION = 0.25
 MIN_TRACK_FRAMES = 1
 NO_FACE = "no face found"
 JSON_DIGITS = 6  # decimals of probabilities and times in JSON output
+METHODS = ("median", "confident", "confident-pooled")  # ScoreRule.method, see the module docstring
+# the confident strategy's constants, as the DFDC winner set them
+CONFIDENT_FAKE = 0.8  # p_fake above which a frame is a confident fake
+CONFIDENT_REAL = 0.2  # p_fake below which a frame is a confident real
+CONFIDENT_MIN_FAKES = 11  # confident fakes needed: more than this many ...
+CONFIDENT_FAKE_DIVISOR = 2.5  # ... and more than n // this
+CONFIDENT_REAL_FRACTION = 0.9  # confident reals needed: more than this fraction of n
 
 
 def label_of(p_fake: float, threshold: float) -> str:
@@ -37,6 +67,23 @@ def label_of(p_fake: float, threshold: float) -> str:
 
 def clip_probability(p: float, clip: tuple[float, float] = CLIP) -> float:
     return float(min(max(p, clip[0]), clip[1]))
+
+
+def confident_mean(p_fake: Sequence[float]) -> float:
+    """The DFDC winner's confident strategy over per-frame ``p_fake`` values (see the module docstring): the
+    mean of the confident fakes (``> 0.8``) when there are more than ``n // 2.5`` and more than 11 of them, else
+    the mean of the confident reals (``< 0.2``) when they are more than 90% of ``n``, else the plain mean."""
+    p = np.asarray(p_fake, dtype=np.float64)
+    if p.size == 0:
+        raise DftagError("{parameter} is empty: the confident strategy needs at least one value",
+                         parameter="p_fake")
+    fakes = p[p > CONFIDENT_FAKE]
+    if len(fakes) > len(p) // CONFIDENT_FAKE_DIVISOR and len(fakes) > CONFIDENT_MIN_FAKES:
+        return float(fakes.mean())
+    reals = p[p < CONFIDENT_REAL]
+    if len(reals) > CONFIDENT_REAL_FRACTION * len(p):
+        return float(reals.mean())
+    return float(p.mean())
 
 
 @dataclass
@@ -63,6 +110,11 @@ class TrackHistory:
         n, s = len(self.sorted_p), self.sorted_p
         return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
+    @property
+    def confident(self) -> float:
+        """:func:`confident_mean` of the per-frame ``p_fake``."""
+        return confident_mean(self.sorted_p)
+
     def add(self, frame: int, time: float, p_fake: float, ema_alpha: float) -> None:
         self.last_frame, self.last_time = frame, time
         self.ema = ema_alpha * p_fake + (1 - ema_alpha) * self.ema if self.sorted_p else p_fake
@@ -72,6 +124,10 @@ class TrackHistory:
 
 @dataclass(frozen=True)
 class TrackSummary:
+    """One track's result: ``mean_p_fake`` and ``robust_p_fake`` (the median) of its per-frame ``p_fake``;
+    ``score`` the track score under the rule's method (the median for ``"median"``, :func:`confident_mean`
+    otherwise) and ``label`` that score's label."""
+
     track_id: int
     first_frame: int
     last_frame: int
@@ -80,6 +136,7 @@ class TrackSummary:
     frames_seen: int
     mean_p_fake: float
     robust_p_fake: float
+    score: float
     label: str
 
     def to_json(self) -> dict:
@@ -88,23 +145,39 @@ class TrackSummary:
 
 @dataclass(frozen=True)
 class VideoScore:
-    """``score`` is the clipped probability that the video is fake; ``tracks_used`` the ids of the tracks
-    that were long enough to count, ``decisive_track`` the one that set the score (``None`` without faces)."""
+    """``score`` is the clipped probability that the video is fake, made by the rule ``method``;
+    ``faces_found`` the number of face detections it rests on (summed over tracks and frames; 0: no face, the
+    score is the rule's ``prior``); ``tracks_used`` the ids of the tracks that counted, ``decisive_track``
+    the one that set the score (``None`` without faces and for ``"confident-pooled"``, where all faces do)."""
 
     score: float
     label: str
+    method: str
+    faces_found: int
     tracks_used: tuple[int, ...]
     decisive_track: int | None
 
+    @property
+    def no_face(self) -> bool:
+        return self.faces_found == 0
+
     def to_json(self) -> dict:
-        return {"score": round(self.score, JSON_DIGITS), "label": self.label, "tracks_used": list(self.tracks_used),
-                "decisive_track": self.decisive_track}
+        """``score``, ``label``, ``video_rule`` (the method), ``faces_found``, ``no_face``, ``tracks_used`` and
+        ``decisive_track``; a video without faces also carries ``prior``: the score it was given."""
+        out = {"score": round(self.score, JSON_DIGITS), "label": self.label, "video_rule": self.method,
+               "faces_found": self.faces_found, "no_face": self.no_face, "tracks_used": list(self.tracks_used),
+               "decisive_track": self.decisive_track}
+        if self.no_face:
+            out["prior"] = out["score"]
+        return out
 
 
 @dataclass(frozen=True)
 class ScoreRule:
-    """The settings of the aggregation rules described in the module docstring."""
+    """The settings of the aggregation rules described in the module docstring; ``method`` is one of
+    :data:`METHODS`."""
 
+    method: str = "median"
     threshold: float = 0.5
     prior: float = 0.5
     clip: tuple[float, float] = CLIP
@@ -112,16 +185,30 @@ class ScoreRule:
     min_track_fraction: float = MIN_TRACK_FRACTION
     min_track_frames: int = MIN_TRACK_FRAMES
 
-    def video_score(self, tracks: list[TrackHistory]) -> VideoScore:
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise DftagError(f"{{parameter}} must be one of {', '.join(METHODS)}, got {self.method!r}",
+                             parameter="method")
+
+    def track_score(self, track: TrackHistory) -> float:
+        """The track's score: its median ``p_fake`` for ``"median"``, :func:`confident_mean` otherwise."""
+        return track.median if self.method == "median" else track.confident
+
+    def video_score(self, tracks: Sequence[TrackHistory]) -> VideoScore:
         if not tracks:
-            return VideoScore(clip_probability(self.prior, self.clip), NO_FACE, (), None)
+            return VideoScore(clip_probability(self.prior, self.clip), NO_FACE, self.method, 0, (), None)
+        faces = sum(t.frames_seen for t in tracks)
+        if self.method == "confident-pooled":
+            score = clip_probability(confident_mean([p for t in tracks for p in t.sorted_p]), self.clip)
+            return VideoScore(score, label_of(score, self.threshold), self.method, faces,
+                              tuple(t.track_id for t in tracks), None)
         longest = max(t.frames_seen for t in tracks)
         needed = max(self.min_track_frames, self.min_track_fraction * longest)
-        used = [t for t in tracks if t.frames_seen >= needed]
-        decisive = max(used, key=lambda t: (t.median, -t.track_id))
-        score = clip_probability(decisive.median, self.clip)
-        return VideoScore(score, label_of(score, self.threshold), tuple(t.track_id for t in used),
-                          decisive.track_id)
+        used = [(self.track_score(t), t) for t in tracks if t.frames_seen >= needed]
+        best, decisive = max(used, key=lambda st: (st[0], -st[1].track_id))
+        score = clip_probability(best, self.clip)
+        return VideoScore(score, label_of(score, self.threshold), self.method, faces,
+                          tuple(t.track_id for _, t in used), decisive.track_id)
 
 
 class TrackScores:
@@ -145,11 +232,17 @@ class TrackScores:
     def video_score(self) -> VideoScore:
         return self.rule.video_score(list(self.tracks.values()))
 
+    def scores_by_method(self) -> dict[str, float]:
+        """The video score under each of :data:`METHODS`, the other settings of the rule unchanged: what
+        :func:`dftag.pipeline.video_calibration.pick_video_rule` compares on validation videos."""
+        tracks = list(self.tracks.values())
+        return {method: replace(self.rule, method=method).video_score(tracks).score for method in METHODS}
+
     def summaries(self) -> list[TrackSummary]:
         out = []
         for t in sorted(self.tracks.values(), key=lambda t: t.track_id):
-            robust = t.median
+            score = self.rule.track_score(t)
             out.append(TrackSummary(t.track_id, t.first_frame, t.last_frame, t.first_time, t.last_time,
-                                    t.frames_seen, t.total / t.frames_seen, robust,
-                                    label_of(robust, self.rule.threshold)))
+                                    t.frames_seen, t.total / t.frames_seen, t.median, score,
+                                    label_of(score, self.rule.threshold)))
         return out

@@ -33,7 +33,7 @@ from dftag.core.atomic import write_bytes, write_json
 from dftag.core.boxes import xyxy_to_xywh
 from dftag.core.detections import Detections
 from dftag.core.errors import DftagError
-from dftag.pipeline.aggregate import ScoreRule, TrackScores, label_of
+from dftag.pipeline.aggregate import JSON_DIGITS, ScoreRule, TrackScores, label_of
 from dftag.pipeline.prefetch import BackgroundConsumer, prefetch
 from dftag.pipeline.render import Renderer
 from dftag.pipeline.tracker import Tracker
@@ -44,10 +44,12 @@ MIN_QUEUE_FRAMES = 2
 
 
 class FaceDetector(Protocol):
-    """What the annotator needs of ``dftag.detector.inference.Detector``."""
+    """What the annotator and the scorer need of ``dftag.detector.inference.Detector``: ``two_stage`` says
+    whether faces are tagged from crops of the frames given, which the scorer then decodes at full size."""
 
     model_id: str
     temperature: float
+    two_stage: bool
 
     def predict(self, images: Sequence[np.ndarray], score_threshold: float = ...,
                 batch_size: int = ...) -> list[Detections]: ...
@@ -216,10 +218,15 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
 
 def sidecar(video: Path, output: Path | None, info: VideoInfo, detector: FaceDetector,
             settings: dict, scores: TrackScores, frames: list[dict] | None = None) -> dict:
-    """The JSON result of one video, shared by annotate (with per-frame ``frames``) and score."""
+    """The JSON result of one video, shared by annotate (with per-frame ``frames``) and score: the video score
+    (:meth:`~dftag.pipeline.aggregate.VideoScore.to_json`: with the rule that made it and whether any face was
+    found), the score each rule would give (``scores_by_rule``, for choosing one on validation videos) and the
+    track summaries."""
+    by_rule = {method: round(score, JSON_DIGITS) for method, score in scores.scores_by_method().items()}
     out = {"video": str(video), "output": str(output) if output else None, "model": detector.model_id,
            "temperature": detector.temperature, "settings": settings, "video_info": _info_json(info),
-           **scores.video_score().to_json(), "tracks": [t.to_json() for t in scores.summaries()]}
+           **scores.video_score().to_json(), "scores_by_rule": by_rule,
+           "tracks": [t.to_json() for t in scores.summaries()]}
     if frames is not None:
         out["frame_count"] = len(frames)
         out["frames"] = frames

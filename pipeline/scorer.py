@@ -1,8 +1,10 @@
 """The fast scorer behind ``dftag score``: one probability that a video is fake, no rendering.
 
-Per video: ``frames`` evenly spaced frames are selected and scaled down by ffmpeg itself (the longer side at
-most ``decode_side`` px), detected in batches while ffmpeg decodes ahead, tracked by IoU over the sampled
-frames and aggregated with the same rules as ``dftag annotate`` (:mod:`dftag.pipeline.aggregate`).
+Per video: ``frames`` evenly spaced frames are selected and, for a single-stage detector, scaled down by
+ffmpeg itself (the longer side at most :data:`DECODE_SIDE` px); a two-stage detector gets them at full
+resolution, since its classifier tags each face from a crop of the frame it is given
+(:func:`decode_side`). They are detected in batches while ffmpeg decodes ahead, tracked by IoU over the
+sampled frames and aggregated with the same rules as ``dftag annotate`` (:mod:`dftag.pipeline.aggregate`).
 
 Many videos run in parallel worker processes, each with ``cores // workers`` torch threads.
 """
@@ -26,15 +28,18 @@ from dftag.pipeline.annotator import FaceDetector, TrackSettings, chunks, sideca
 from dftag.pipeline.prefetch import prefetch
 
 DEFAULT_FRAMES = 32
-DECODE_SIDE = 640  # a detector sees at most a few hundred pixels; decoding smaller saves pipe and resize time
+DECODE_SIDE = 640  # an SSD sees at most a few hundred pixels; decoding smaller saves pipe and resize time
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                             ".3gp", ".ts"})
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
+    """``frames``: frames sampled per video; ``decode_side``: the longest side (px) they are decoded at, or
+    ``None`` to let the detector decide (:func:`decode_side`)."""
+
     frames: int = DEFAULT_FRAMES
-    decode_side: int = DECODE_SIDE
+    decode_side: int | None = None
     track: TrackSettings = field(default_factory=TrackSettings)
     rule: ScoreRule = field(default_factory=ScoreRule)
 
@@ -50,17 +55,27 @@ def sample_indices(info: VideoInfo, count: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, total - 1, min(count, total))})
 
 
+def decode_side(detector: FaceDetector, settings: ScoreSettings) -> int | None:
+    """The longest side (px) frames are decoded at, ``None`` for full resolution: ``settings.decode_side`` when
+    set, else full resolution for a two-stage detector (the crops it classifies keep the source's pixels) and
+    :data:`DECODE_SIDE` for a single-stage one."""
+    if settings.decode_side is not None:
+        return settings.decode_side
+    return None if detector.two_stage else DECODE_SIDE
+
+
 def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: ScoreSettings = ScoreSettings()) -> dict:
     """Score one video; returns its result dict (``score``, ``label``, tracks, settings, timings)."""
     start = time.perf_counter()
     path = Path(path)
     info = probe(path)
-    width, height = output_size(info, max_side=settings.decode_side)
+    side = decode_side(detector, settings)
+    width, height = output_size(info, max_side=side)
     tracker = settings.track.tracker()
     scores = TrackScores(settings.rule)
     frames_seen, detect_s = 0, 0.0
-    decoded = prefetch(read_frames(path, indices=sample_indices(info, settings.frames), max_side=settings.decode_side,
-                                   info=info), settings.track.batch_size)
+    decoded = prefetch(read_frames(path, indices=sample_indices(info, settings.frames), max_side=side, info=info),
+                       settings.track.batch_size)
     for batch in chunks(decoded, settings.track.batch_size):
         t0 = time.perf_counter()
         found = detector.predict([f.image for f in batch], score_threshold=settings.track.low_threshold,

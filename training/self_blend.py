@@ -149,14 +149,14 @@ class FaceShape:
     measurement.
     """
 
-    half_width: float = 0.86
-    half_height: float = 0.92
-    exponent: float = 3.3
+    half_width: float = 0.85
+    half_height: float = 0.91
+    exponent: float = 3.5
     centre: float = 0.0
     taper: float = 0.21
 
 
-DETECTOR_BOX_SHAPE = FaceShape(half_width=0.74, half_height=0.68, exponent=3.4, centre=0.085, taper=0.27)
+DETECTOR_BOX_SHAPE = FaceShape(half_width=0.74, half_height=0.68, exponent=3.4, centre=0.09, taper=0.27)
 
 
 def shape_mask(height: int, width: int, box: np.ndarray, shape: FaceShape = FaceShape(),
