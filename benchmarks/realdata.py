@@ -1,26 +1,35 @@
 """Benchmark: dftag's whole job on the public deepfake clips in ``../shared/realdata``, read in place.
 
-Steps, each the library call behind the ``dftag`` command of that name:
+Identity-split mode (the default), each step the library call behind the ``dftag`` command of that name:
 
-1. ``autolabel`` the pairs of ``DATA/pairs.csv`` (every K-th frame, longer side <= 640 px) into ``OUT/dataset``;
+1. ``autolabel`` the pairs of ``DATA/pairs.csv`` (every K-th frame, stored at full resolution; boxes grown to
+   MTCNN's whole-face boxes when its weights are fetched) into ``OUT/dataset``;
 2. regroup the dataset by *identity* (see :func:`identity_group`: DeepFaceLive celebrity folders, MEAD and DFD
    speakers, both ids of a FaceForensics++ swap) and ``split`` it by group (train/val/test);
-3. ``train`` ssdlite-mnv2 on train, validating on val (or reuse ``--run``; its training groups are checked
-   against the test groups);
-4. ``evaluate`` the boxes of the test split (per-class AP50, mAP50, COCO mAP) into ``OUT/box_report``;
-5. ``score`` held-out videos and ``evaluate-videos`` them (log loss, ROC AUC, accuracy) into ``OUT/video_report``.
-   Held out means the video's identity group is in neither train nor val: both sides of the test split's pairs
-   (the halves of side-by-side files are cropped with the bundled ffmpeg into ``OUT/videos``), REAL clips of
-   ``manifest.csv`` that no pair uses, and FAKE clips without an original. ``REAL?`` files are left out. Scores
-   and labels match by name: a file name that several videos share (FF++ methods, Wav2Lip outputs) is prefixed
-   with the fewest parent folders that tell them apart (``Deepfakes~c40~videos~183_253.mp4``).
+3. ``train`` the ssdlite-mnv2 SSD on train, validating on val: the **single-stage** model; then, on the same
+   SSD, one crop classifier per fake source (``--fakes``: dataset pairs + self-blended images, pairs only, SBI
+   only): the **two-stage** models. Everything is trained on train and chosen on val, with settings fixed
+   before the run;
+4. ``evaluate`` each model's boxes on the test split (per-class AP50, mAP50, COCO mAP) into ``OUT/box_report``;
+5. ``score`` the labelled videos of the val identities and the held-out videos (identity in neither train nor
+   val: both sides of the test split's pairs, side-by-side halves cut into ``OUT/videos``, REAL clips no pair
+   uses, FAKE clips without an original; ``REAL?`` files left out) with each model; on the **val** videos pick
+   the video rule (median or the DFDC winner's confident strategy) and fit its temperature
+   (:mod:`dftag.pipeline.video_calibration`); report on the **held-out** videos: ROC AUC with a bootstrap 95 %
+   interval, log loss, videos without a face;
+6. robustness: the default model on the held-out videos re-encoded at H.264 CRF 32 and at half resolution.
 
-Prints one table (with the reference points of earlier work) and writes ``OUT/summary.json``. Re-running with
-the same settings reuses the autolabelled dataset and resumes or reuses the training run; ``--force`` starts
-over. Usage::
+Leave-one-source-out mode (``--mode loso``, longer): for each source family of :data:`FAMILIES` train the
+default two-stage model without it and score all its videos (rule and temperature from the other families'
+val videos): video ROC AUC per family with a bootstrap 95 % interval, log loss, and the means.
 
-    python benchmarks/realdata.py --data ../shared/realdata --out runs/realdata [--run RUN] [--epochs N]
-        [--every K] [--seed S] [--force]
+Scores and labels match by name: a file name that several videos share (FF++ methods, Wav2Lip outputs) is
+prefixed with the fewest parent folders that tell them apart (``Deepfakes~c40~videos~183_253.mp4``). Prints one
+table and writes ``OUT/summary.json``. Re-running with the same settings reuses the dataset and resumes or
+reuses the training runs; ``--force`` starts over. Usage::
+
+    python benchmarks/realdata.py --data ../shared/realdata --out runs/realdata [--mode identity|loso]
+        [--epochs N] [--classifier-epochs N] [--every K] [--fakes both pairs sbi] [--seed S] [--force]
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ import csv
 import dataclasses
 import datetime
 import functools
+import json
+import math
 import os
 import re
 import shutil
@@ -42,26 +53,43 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dftag.annotations.autolabel import autolabel_pairs
+import numpy as np
+
+from dftag.annotations.autolabel import FaceFinder, autolabel_pairs
 from dftag.annotations.dataset import CLASS_NAMES, SPLITS, load_dataset, save_coco
 from dftag.annotations.pair_list import Pair, read_pairs
 from dftag.annotations.splits import write_splits
 from dftag.annotations.video import ffmpeg_exe
-from dftag.core.atomic import atomic_path, write_json, write_text
+from dftag.core.atomic import atomic_dir, atomic_path, write_json, write_text
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
+from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
+from dftag.detector.device import resolve_device
 from dftag.detector.export import load_detector
+from dftag.detector.mtcnn import FaceLandmarker
 from dftag.eval.model_eval import write_model_report
 from dftag.eval.report import write_video_report
+from dftag.eval.video_metrics import bootstrap_interval, log_loss, roc_auc, write_video_scores
 from dftag.pipeline.aggregate import NO_FACE
 from dftag.pipeline.score_csv import score_to_csv
 from dftag.pipeline.scorer import ScoreSettings
-from dftag.training.config import TrainConfig
-from dftag.training.train import BEST_FILE, LAST_FILE, resume_config, train
+from dftag.pipeline.video_calibration import VideoCalibration, pick_video_rule, scores_by_rule
+from dftag.training.classifier_train import ClassifierTrainer
+from dftag.training.config import ClassifierConfig, TrainConfig
+from dftag.training.crops import FAKE_SOURCES
+from dftag.training.run_folder import BEST_FILE, CLASSIFIER_LAST_FILE, LAST_FILE
+from dftag.training.train import resume_config, train
 
-ARCH = "ssdlite-mnv2"
+ARCH = "ssdlite-mnv2"  # the SSD of every model
+MODES = ("identity", "loso")
 VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
-MAX_SIDE = 640  # autolabel frame size (longer side, pixels)
+# Source families for leave-one-source-out, by markers in a video's path.
+FAMILIES = {
+    "FF++": ("ffpp/", "FaceForensics"),
+    "DeepFaceLive": ("DeepFaceLive",),
+    "lip-sync": ("HyperLips", "lipsync-assignment", "wav2lip"),
+    "DFDC": ("dfdc/", "DeepFake-Detect/train_sample_videos", "notebook/samples"),
+}
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 HALF_CROPS = {"left_half": "crop=iw/2:ih:0:0", "right_half": "crop=iw/2:ih:iw/2:0"}
 UNCLEAR_LABEL = "REAL?"  # manifest label of files whose provenance is unclear: never scored
@@ -82,17 +110,21 @@ REFERENCES = {
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What decides a benchmark run; saved as ``OUT/benchmark.json`` so a re-run can tell whether to reuse."""
+    """What decides a benchmark run, fixed before it starts; saved as ``OUT/benchmark.json`` so a re-run can
+    tell whether to reuse. The defaults are the CPU configuration (2 cores)."""
 
     data: str
+    mode: str = MODES[0]
     every: int = 50
     seed: int = 0
-    run: str | None = None  # an existing training run to evaluate instead of training
     epochs: int = 4
     image_size: int = 256
     batch_size: int = 16
-    self_blend: float = 0.0
-    score_frames: int = 32
+    classifier_epochs: int = 2
+    crop_size: int = 224
+    fakes: tuple[str, ...] = ("both", "pairs", "sbi")
+    score_frames: int = 16
+    robustness: bool = True
 
 
 @dataclass(frozen=True)
@@ -279,48 +311,69 @@ def split_counts(dataset: Path, split: str) -> dict[str, int]:
     return {"images": len(ds.images), **{f"{name}_boxes": boxes[name] for name in CLASS_NAMES.values()}}
 
 
-def run_training_groups(run: Path, swaps: Mapping[str, str] | None = None) -> set[str]:
-    """Identity groups (FaceForensics++ ``swaps`` as in :func:`identity_group`) of the train and val splits an
-    existing run was trained on (from its config.json)."""
-    config = read_json(run / "config.json")
-    data = Path(config.get("data", ""))
-    if not (data / "train.json").is_file():
-        raise DftagError(f"cannot check what the run was trained on: {data / 'train.json'} not found",
-                         run / "config.json")
-    groups = set()
-    for split in ("train", "val"):
-        if (data / f"{split}.json").is_file():
-            coco = regroup_by_identity(load_dataset(data, split).coco, swaps)
-            groups |= {str(img["group"]) for img in coco["images"]}
-    return groups
+def family_of(path: str | Path) -> str:
+    """The source family of a video or frame (:data:`FAMILIES`, else ``"other"``: real clips that belong to
+    no family and always stay in training), from its path."""
+    text = str(path)
+    for family, markers in FAMILIES.items():
+        if any(marker in text for marker in markers):
+            return family
+    return "other"
+
+
+def reencode(src: Path, dst: Path, *, crf: int | None = None, half: bool = False) -> None:
+    """``src`` re-encoded as social media deliver it: H.264 at ``crf`` and/or at half resolution, atomically."""
+    vf = ["-vf", "scale=trunc(iw/4)*2:trunc(ih/4)*2"] if half else []
+    with atomic_path(dst, suffix=".mp4") as tmp:
+        proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src), *vf, "-an",
+                               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf or 23), "-pix_fmt",
+                               "yuv420p", str(tmp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines() or ["ffmpeg failed"]
+            raise DftagError(f"cannot re-encode: {lines[-1]}", src)
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or value < 0 else f"{value:.3f}"
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) or value < 0 else f"{value:.3f}"
+
+
+def _interval(values: Sequence[float] | None) -> str:
+    return f"[{values[0]:.2f}, {values[1]:.2f}]" if values else ""
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The one table the benchmark prints: box metrics on the test groups, video metrics, reference points."""
-    boxes, videos, cfg = summary["boxes"], summary["videos"], summary["config"]
-    sections = [
-        (f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} fake "
-         f"boxes, {len(summary['groups']['test'])} identity groups",
-         [("AP50 real", boxes["AP50"]["real"], "AP50_real"), ("AP50 fake", boxes["AP50"]["fake"], "AP50_fake"),
-          ("mAP50", boxes["mAP50"], None), ("COCO mAP@[.5:.95]", boxes["mAP"], None)]),
-        (f"videos: {videos['n_videos']} held out ({videos['n_real']} real, {videos['n_fake']} fake), "
-         f"{videos['no_face_found']} without a face track (scored as the prior)",
-         [("log loss", videos["log_loss"], "video_log_loss"), ("ROC AUC", videos["roc_auc"], None),
-          (f"accuracy @{videos['threshold']:g}", videos["accuracy"], None)]),
-    ]
-    run = f"run {cfg['run']}" if cfg["run"] else f"{ARCH} {cfg['epochs']} epochs at {cfg['image_size']} px"
-    lines = [f"dftag real-data benchmark, {summary['date']}: {run}, 1 frame in {cfg['every']}, "
-             f"seed {cfg['seed']}, {summary['seconds']:.0f} s",
-             f"  {'':<20}{'this run':<10}reference"]
-    for header, rows in sections:
-        lines.append(header)
-        for label, value, ref in rows:
-            note = f"{REFERENCES[ref][0]:.3f} ({REFERENCES[ref][1]})" if ref else ""
-            lines.append(f"  {label:<20}{_fmt(value):<10}{note}".rstrip())
+    """The tables the benchmark prints: per model, box metrics on the test groups and video metrics on the
+    held-out videos (rule and temperature chosen on the val videos), robustness, reference points."""
+    cfg, boxes = summary["config"], summary["test_split"]
+    lines = [f"dftag real-data benchmark, {summary['date']}: SSD {ARCH} {cfg['epochs']} epochs at "
+             f"{cfg['image_size']} px, crop classifier {cfg['classifier_epochs']} epochs at {cfg['crop_size']} "
+             f"px, 1 frame in {cfg['every']}, seed {cfg['seed']}, {summary['seconds']:.0f} s",
+             f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} "
+             f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
+             f"{summary['videos']['test']} held out, {summary['videos']['val']} val (rule + temperature)",
+             f"  {'model':<22}{'AP50 real':>10}{'AP50 fake':>10}{'mAP50':>8}{'AUC':>8}{'95% CI':>14}"
+             f"{'log loss':>10}{'no face':>9}  rule, T"]
+    for name, model in summary["models"].items():
+        video = model["videos"]
+        lines.append(f"  {name:<22}{_fmt(model['boxes']['AP50']['real']):>10}"
+                     f"{_fmt(model['boxes']['AP50']['fake']):>10}{_fmt(model['boxes']['mAP50']):>8}"
+                     f"{_fmt(video['roc_auc']):>8}{_interval(video['roc_auc_95']):>14}{_fmt(video['log_loss']):>10}"
+                     f"{video['no_face_found']:>9}  {video['rule']}, {video['temperature']:.2f}")
+    for name, row in summary.get("robustness", {}).items():
+        lines.append(f"  {name:<22}{'':>10}{'':>10}{'':>8}{_fmt(row['roc_auc']):>8}"
+                     f"{_interval(row['roc_auc_95']):>14}{_fmt(row['log_loss']):>10}{row['no_face_found']:>9}")
+    lines.append("  references: " + "; ".join(f"{k} {v:.3f} ({what})" for k, (v, what) in REFERENCES.items()))
+    return "\n".join(lines)
+
+
+def format_loso_table(summary: dict[str, Any]) -> str:
+    """The leave-one-source-out table: per family, video AUC with its bootstrap interval and log loss."""
+    lines = [f"dftag real-data benchmark, leave one source out, {summary['date']}: {summary['seconds']:.0f} s",
+             f"  {'held-out family':<16}{'videos':>7}{'AUC':>8}{'95% CI':>14}{'log loss':>10}{'no face':>9}"]
+    for family, row in summary["families"].items():
+        lines.append(f"  {family:<16}{row['n_videos']:>7}{_fmt(row['roc_auc']):>8}{_interval(row['roc_auc_95']):>14}"
+                     f"{_fmt(row['log_loss']):>10}{row['no_face_found']:>9}")
+    lines.append(f"  {'mean':<16}{'':>7}{_fmt(summary['mean_roc_auc']):>8}{'':>14}{_fmt(summary['mean_log_loss']):>10}")
     return "\n".join(lines)
 
 
@@ -336,64 +389,68 @@ def _prepare_out(out: Path, config: BenchConfig, force: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not marker.is_file():
             raise DftagError("output folder exists and is not a benchmark run (use --force to replace it)", out)
-        if read_json(marker) != asdict(config):
+        if read_json(marker) != json.loads(json.dumps(asdict(config))):
             raise DftagError("holds a benchmark run with other settings (use --force to replace it, or another "
                              "--out)", marker)
     write_json(marker, asdict(config), indent=2)
 
 
-def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[str, Any]:
-    """All the steps of the module docstring; returns (and writes to ``out/summary.json``) the results."""
-    data = Path(config.data)
-    for name in ("pairs.csv", "manifest.csv"):
-        if not (data / name).is_file():
-            raise DftagError(f"not a realdata folder: {name} not found", data)
-    _prepare_out(out, config, force)
-    started, load_before = time.perf_counter(), os.getloadavg()
-    seconds: dict[str, float] = {}
-    dataset, run_dir = out / "dataset", Path(config.run) if config.run else out / "run"
-    pairs = read_pairs(data / "pairs.csv", data)
-    swaps = swap_groups(pairs)
+def face_finder() -> FaceFinder | None:
+    """MTCNN whole-face boxes for autolabel when its weights are fetched, else ``None`` (difference boxes)."""
+    try:
+        landmarker = FaceLandmarker.load()
+    except DftagError as err:
+        print(f"warning: {err}; autolabel boxes only the changed pixels", file=sys.stderr)
+        return None
+    return lambda images: [faces.boxes for faces in landmarker.detect_batch(images)]
 
-    tic = time.perf_counter()
-    if not (dataset / "annotations.json").is_file():
-        _step("autolabel")
-        report = autolabel_pairs(pairs, dataset, every=config.every, max_side=MAX_SIDE,
-                                 progress=sys.stderr.isatty())
-        print("\n".join(report.lines()))
-        report.warnings.print()
-    save_coco(regroup_by_identity(load_dataset(dataset).coco, swaps), dataset / "annotations.json")
-    _step("split")
-    print(write_splits(dataset, VAL_FRACTION, TEST_FRACTION, config.seed)[0].table())
-    groups = split_groups(dataset)
-    seconds["autolabel+split"] = time.perf_counter() - tic
 
-    tic = time.perf_counter()
-    seen = set(groups["train"]) | set(groups["val"])
-    if config.run:
-        run_groups = run_training_groups(run_dir, swaps)
-        leaked = sorted(run_groups & set(groups["test"]))
-        if leaked:
-            raise DftagError(f"the run was trained or validated on test identities: {', '.join(leaked)}", run_dir)
-        seen |= run_groups
-    else:
-        _step("train")
-        settings = {"data": str(dataset), "epochs": config.epochs, "image_size": config.image_size,
-                    "batch_size": config.batch_size, "seed": config.seed, "self_blend": config.self_blend}
-        resume = (run_dir / LAST_FILE).is_file()
-        train(resume_config(run_dir, {**settings, "arch": ARCH}) if resume
-              else TrainConfig.for_model(ARCH, out=str(run_dir), **settings), resume=resume)
-    model = run_dir / BEST_FILE
-    seconds["train"] = time.perf_counter() - tic
+def build_dataset(config: BenchConfig, data: Path, pairs: Sequence[Pair], dataset: Path) -> None:
+    """Autolabel the pairs (every ``config.every``-th frame, full resolution) into ``dataset``, unless done."""
+    if (dataset / "annotations.json").is_file():
+        return
+    _step("autolabel")
+    report = autolabel_pairs(pairs, dataset, every=config.every, max_side=None, face_finder=face_finder(),
+                             progress=sys.stderr.isatty())
+    print("\n".join(report.lines()))
+    report.warnings.print()
 
-    tic = time.perf_counter()
-    _step("evaluate boxes")
-    box_metrics = write_model_report(out / "box_report", model, dataset, "test", overwrite=True)
-    seconds["evaluate"] = time.perf_counter() - tic
 
-    tic = time.perf_counter()
-    _step("score and evaluate videos")
-    videos, excluded = held_out(candidate_videos(data, pairs, read_manifest(data / "manifest.csv")), seen)
+def default_model(config: BenchConfig) -> str:
+    """The model the robustness rows, the video report and leave-one-source-out are about: the two-stage
+    model of the first fake source."""
+    return f"two-stage {config.fakes[0]}"
+
+
+def train_models(config: BenchConfig, dataset: Path, run_dir: Path) -> dict[str, Path]:
+    """The SSD (single-stage), then one crop classifier per ``config.fakes`` on it (two-stage); resumes or
+    reuses what ``run_dir`` holds. Returns the checkpoint of each model by name."""
+    ssd_dir = run_dir / "ssd"
+    settings = {"data": str(dataset), "epochs": config.epochs, "image_size": config.image_size,
+                "batch_size": config.batch_size, "seed": config.seed}
+    resume = (ssd_dir / LAST_FILE).is_file()
+    _step("train the SSD")
+    train(resume_config(ssd_dir, settings) if resume else
+          TrainConfig.for_model(ARCH, out=str(ssd_dir), **settings), resume=resume)
+    models = {"single-stage": ssd_dir / BEST_FILE}
+    for fakes in config.fakes:
+        stage_dir = run_dir / f"two-stage-{fakes}"
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        for name in (BEST_FILE, LAST_FILE):  # the classifier stage adds itself to the SSD's checkpoints
+            if not (stage_dir / CLASSIFIER_LAST_FILE).is_file():
+                shutil.copyfile(ssd_dir / name, stage_dir / name)
+        _step(f"train the crop classifier on {fakes}")
+        stage = ClassifierTrainer(ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
+                                                   fake_source=fakes), str(dataset), stage_dir, seed=config.seed,
+                                  workers=2, device=resolve_device("auto"))
+        stage.resume()
+        stage.run()
+        models[f"two-stage {fakes}"] = stage_dir / BEST_FILE
+    return models
+
+
+def scored_paths(videos: Sequence[Video], out: Path) -> list[Path]:
+    """The files to score: the video itself, or its side-by-side half cut into ``out/videos``."""
     paths = []
     for video in videos:
         if video.half:
@@ -403,17 +460,133 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[s
             paths.append(cut)
         else:
             paths.append(video.path)
-    write_text(out / "video_labels.csv", labels_csv(videos))
-    scored = score_to_csv(paths, out / "scores.csv", functools.partial(load_detector, model),
-                          ScoreSettings(frames=config.score_frames), names=[v.name for v in videos])
-    if scored.errors:
-        name, error = next(iter(scored.errors.items()))
-        raise DftagError(f"{len(scored.errors)} videos could not be scored (first, {name}: {error})")
-    video_metrics = write_video_report(out / "video_report", scored.scores, out / "video_labels.csv",
-                                       overwrite=True)
-    seconds["videos"] = time.perf_counter() - tic
+    return paths
+
+
+def score_models(config: BenchConfig, models: Mapping[str, Path], videos: Sequence[Video], paths: Sequence[Path],
+                 out: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each model's per-video details (by name) on ``videos``, from ``dftag score``'s library call; a video
+    that fails is an error."""
+    details = {}
+    for name, model in models.items():
+        _step(f"score {len(videos)} videos with {name}")
+        scored = score_to_csv(paths, out / "scores" / f"{name.replace(' ', '-')}.csv",
+                              functools.partial(load_detector, model), ScoreSettings(frames=config.score_frames),
+                              names=[v.name for v in videos])
+        if scored.errors:
+            first, error = next(iter(scored.errors.items()))
+            raise DftagError(f"{len(scored.errors)} videos could not be scored (first, {first}: {error})")
+        details[name] = scored.results
+    return details
+
+
+def video_metrics_of(calibration: VideoCalibration, details: Mapping[str, dict[str, Any]],
+                     videos: Sequence[Video], seed: int) -> dict[str, Any]:
+    """Calibrated scores of ``videos`` under the rule chosen on val: ROC AUC with its bootstrap 95 % interval,
+    log loss, accuracy at 0.5 and the videos without a face."""
+    labels = np.array([int(v.label == "FAKE") for v in videos])
+    scores = np.array([calibration(details[v.name]["scores_by_rule"][calibration.rule]) for v in videos])
+    auc = roc_auc(labels, scores)
+    interval = bootstrap_interval(labels, scores, roc_auc, seed=seed)
+    return {"n_videos": len(videos), "n_fake": int(labels.sum()), "n_real": int(len(labels) - labels.sum()),
+            "roc_auc": auc, "roc_auc_95": list(interval) if interval else None,
+            "log_loss": log_loss(labels, scores),
+            "accuracy": float(np.mean((scores >= FAKE_DECISION_THRESHOLD) == labels)) if len(labels) else None,
+            "no_face_found": no_face_found({v.name: details[v.name] for v in videos}),
+            "rule": calibration.rule, "temperature": calibration.temperature,
+            "scores": {v.name: round(float(p), 6) for v, p in zip(videos, scores)}}
+
+
+def calibrate_on_val(details: Mapping[str, dict[str, Any]], val: Sequence[Video]) -> VideoCalibration:
+    """The video rule with the lowest val log loss and its temperature (:func:`pick_video_rule`)."""
+    return pick_video_rule(scores_by_rule({v.name: details[v.name] for v in val}),
+                           {v.name: int(v.label == "FAKE") for v in val})
+
+
+def robustness(config: BenchConfig, model: Path, calibration: VideoCalibration, videos: Sequence[Video],
+               paths: Sequence[Path], out: Path) -> dict[str, dict[str, Any]]:
+    """The default model's calibrated video metrics after re-encoding the test videos at CRF 32 and at half
+    resolution."""
+    rows = {}
+    for name, options in (("H.264 CRF 32", {"crf": 32}), ("half resolution", {"half": True})):
+        folder = out / "robustness" / name.replace(" ", "_").replace(".", "")
+        copies = []
+        for video, path in zip(videos, paths):
+            copy = folder / f"{Path(video.name).stem}.mp4"
+            if not copy.is_file():
+                reencode(path, copy, **options)
+            copies.append(copy)
+        details = score_models(config, {f"{default_model(config)} ({name})": model}, videos, copies, folder)
+        rows[name] = video_metrics_of(calibration, next(iter(details.values())), videos, config.seed)
+    return rows
+
+
+def video_sets(data: Path, pairs: Sequence[Pair], groups: Mapping[str, Sequence[str]]
+               ) -> tuple[list[Video], list[Video]]:
+    """``(val videos, held-out test videos)``: the labelled videos of the val identity groups, and those of
+    identities the model never saw (in neither train nor val)."""
+    candidates = candidate_videos(data, pairs, read_manifest(data / "manifest.csv"))
+    test, _ = held_out(candidates, set(groups["train"]) | set(groups["val"]))
+    val = [v for v in candidates if v.identity in set(groups["val"])]
+    return val, test
+
+
+def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[str, Any]:
+    """The identity-split benchmark: the steps of the module docstring; returns (and writes to
+    ``out/summary.json``) the results."""
+    data = _check_data(config)
+    _prepare_out(out, config, force)
+    started, load_before = time.perf_counter(), os.getloadavg()
+    seconds: dict[str, float] = {}
+    dataset, run_dir = out / "dataset", out / "run"
+    pairs = read_pairs(data / "pairs.csv", data)
+
+    tic = time.perf_counter()
+    build_dataset(config, data, pairs, dataset)
+    save_coco(regroup_by_identity(load_dataset(dataset).coco, swap_groups(pairs)), dataset / "annotations.json")
+    _step("split")
+    print(write_splits(dataset, VAL_FRACTION, TEST_FRACTION, config.seed)[0].table())
+    groups = split_groups(dataset)
+    seconds["dataset"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    models = train_models(config, dataset, run_dir)
+    seconds["train"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    for name, model in models.items():
+        _step(f"evaluate the boxes of {name}")
+        report = write_model_report(out / "box_report" / name.replace(" ", "-"), model, dataset, "test",
+                                    overwrite=True)
+        results[name] = {"boxes": {k: report[k] for k in ("AP50", "mAP50", "mAP")}}
+    seconds["evaluate boxes"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    val, test = video_sets(data, pairs, groups)
+    videos = [*val, *test]
+    details = score_models(config, models, videos, scored_paths(videos, out), out)
+    calibrations = {}
+    for name in models:
+        calibrations[name] = calibrate_on_val(details[name], val)
+        results[name]["videos"] = video_metrics_of(calibrations[name], details[name], test, config.seed)
+        results[name]["video_calibration"] = calibrations[name].to_json()
+    write_text(out / "video_labels.csv", labels_csv(test))
+    main_model = default_model(config)
+    write_video_scores(out / "test_scores.csv", results[main_model]["videos"]["scores"])
+    write_video_report(out / "video_report", out / "test_scores.csv", out / "video_labels.csv", overwrite=True)
+    seconds["score videos"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    robust = {}
+    if config.robustness:
+        robust = robustness(config, models[main_model], calibrations[main_model], test,
+                            scored_paths(test, out), out)
+    seconds["robustness"] = time.perf_counter() - tic
 
     summary = {
+        "mode": "identity split",
+        "default_model": main_model,
         "date": datetime.date.today().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
         "step_seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -421,20 +594,75 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[s
         "config": asdict(config),
         "groups": groups,
         "splits": {s: split_counts(dataset, s) for s in SPLITS},
-        "boxes": {"AP50": box_metrics["AP50"], "mAP50": box_metrics["mAP50"], "mAP": box_metrics["mAP"],
-                  **split_counts(dataset, "test")},
-        "videos": {**{k: video_metrics[k] for k in ("n_videos", "n_real", "n_fake", "log_loss", "roc_auc",
-                                                    "accuracy", "threshold")},
-                   "no_face_found": no_face_found(scored.results)},
-        "scored": [{"name": v.name, "label": v.label, "identity": v.identity, "source": v.source}
-                   for v in videos],
-        "not_scored_identity_seen": sorted(v.name for v in excluded),
+        "test_split": split_counts(dataset, "test"),
+        "videos": {"val": len(val), "test": len(test)},
+        "models": results,
+        "robustness": robust,
+        "scored": [{"name": v.name, "label": v.label, "identity": v.identity, "family": family_of(v.path),
+                    "source": v.source} for v in test],
         "references": {k: {"value": v, "what": what} for k, (v, what) in REFERENCES.items()},
-        "outputs": {"dataset": str(dataset), "model": str(model), "box_report": str(out / "box_report"),
-                    "scores": str(scored.scores), "video_report": str(out / "video_report")},
     }
     write_json(out / "summary.json", summary, indent=2)
     return summary
+
+
+def loso_split(dataset: Path, family: str, seed: int) -> None:
+    """Write train/val (identity groups of the other families) and an empty test split, so training never
+    sees ``family``."""
+    coco = load_dataset(dataset).coco
+    keep = [img for img in coco["images"] if family_of(img["video"] or "") != family]
+    ids = {img["id"] for img in keep}
+    rest = {**coco, "images": keep, "annotations": [a for a in coco["annotations"] if a["image_id"] in ids]}
+    fold = dataset.parent / f"dataset-without-{family}"
+    if not (fold / "train.json").is_file():
+        with atomic_dir(fold, overwrite=True) as tmp:
+            (tmp / "images").symlink_to((dataset / "images").resolve(), target_is_directory=True)
+            save_coco(rest, tmp / "annotations.json")
+        write_splits(fold, VAL_FRACTION, 0.0, seed)
+
+
+def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False) -> dict[str, Any]:
+    """For each family of :data:`FAMILIES`: train the default model without it (SSD, then the crop classifier
+    on ``config.fakes[0]``), choose the video rule and temperature on the val videos of the other families, and
+    score every labelled video of the held-out family. Reported per family: video ROC AUC with a bootstrap 95 %
+    interval and log loss; and their means."""
+    data = _check_data(config)
+    _prepare_out(out, config, force)
+    started = time.perf_counter()
+    dataset = out / "dataset"
+    pairs = read_pairs(data / "pairs.csv", data)
+    build_dataset(config, data, pairs, dataset)
+    save_coco(regroup_by_identity(load_dataset(dataset).coco, swap_groups(pairs)), dataset / "annotations.json")
+    candidates = candidate_videos(data, pairs, read_manifest(data / "manifest.csv"))
+    families = {}
+    for family in FAMILIES:
+        loso_split(dataset, family, config.seed)
+        fold = dataset.parent / f"dataset-without-{family}"
+        groups = split_groups(fold)
+        fold_config = dataclasses.replace(config, fakes=config.fakes[:1])
+        name = default_model(config)
+        model = {name: train_models(fold_config, fold, out / "runs" / family)[name]}
+        held = [v for v in candidates if family_of(v.path) == family]
+        val = [v for v in candidates if v.identity in set(groups["val"]) and family_of(v.path) != family]
+        videos = [*val, *held]
+        details = score_models(config, model, videos, scored_paths(videos, out), out / "scores" / family)
+        calibration = calibrate_on_val(details[name], val)
+        families[family] = video_metrics_of(calibration, details[name], held, config.seed)
+    aucs = [row["roc_auc"] for row in families.values() if row["roc_auc"] is not None]
+    summary = {"mode": "leave one source out", "date": datetime.date.today().isoformat(),
+               "seconds": round(time.perf_counter() - started, 1), "config": asdict(config), "families": families,
+               "mean_roc_auc": float(np.mean(aucs)) if aucs else None,
+               "mean_log_loss": float(np.mean([row["log_loss"] for row in families.values()]))}
+    write_json(out / "summary.json", summary, indent=2)
+    return summary
+
+
+def _check_data(config: BenchConfig) -> Path:
+    data = Path(config.data)
+    for name in ("pairs.csv", "manifest.csv"):
+        if not (data / name).is_file():
+            raise DftagError(f"not a realdata folder: {name} not found", data)
+    return data
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -443,17 +671,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="the realdata folder (README.md, manifest.csv, pairs.csv)")
     p.add_argument("--out", required=True, help="benchmark output folder")
-    p.add_argument("--run", help="evaluate this existing training run (RUN/best.pt) instead of training")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs ({defaults.epochs})")
+    p.add_argument("--mode", choices=MODES, default=MODES[0],
+                   help="identity-disjoint split, or leave one source family out (longer)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"SSD epochs ({defaults.epochs})")
     p.add_argument("--image-size", type=int, default=defaults.image_size,
-                   help=f"training input side, pixels ({defaults.image_size})")
+                   help=f"SSD input side, pixels ({defaults.image_size})")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"({defaults.batch_size})")
-    p.add_argument("--self-blend", type=float, default=defaults.self_blend,
-                   help=f"self-blended fake probability per real face ({defaults.self_blend})")
+    p.add_argument("--classifier-epochs", type=int, default=defaults.classifier_epochs,
+                   help=f"crop classifier epochs ({defaults.classifier_epochs})")
+    p.add_argument("--crop-size", type=int, default=defaults.crop_size,
+                   help=f"face crop side, pixels ({defaults.crop_size})")
+    p.add_argument("--fakes", nargs="+", choices=FAKE_SOURCES, default=list(defaults.fakes),
+                   help=f"classifier fake sources, one model each; the first is the default ({' '.join(defaults.fakes)})")
     p.add_argument("--every", type=int, default=defaults.every,
                    help=f"autolabel every K-th frame ({defaults.every})")
     p.add_argument("--frames", type=int, default=defaults.score_frames,
                    help=f"frames scored per video ({defaults.score_frames})")
+    p.add_argument("--no-robustness", dest="robustness", action="store_false",
+                   help="skip scoring the re-encoded (CRF 32, half resolution) test videos")
     p.add_argument("--seed", type=int, default=defaults.seed, help=f"split and training seed ({defaults.seed})")
     p.add_argument("--force", action="store_true", help="replace --out if it holds anything")
     return p.parse_args(argv)
@@ -461,16 +696,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = BenchConfig(data=str(Path(args.data).resolve()), every=args.every, seed=args.seed,
-                         run=str(Path(args.run).resolve()) if args.run else None, epochs=args.epochs,
-                         image_size=args.image_size, batch_size=args.batch_size, self_blend=args.self_blend,
-                         score_frames=args.frames)
+    config = BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
+                         epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
+                         classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
+                         fakes=tuple(args.fakes), score_frames=args.frames, robustness=args.robustness)
     try:
-        summary = run_benchmark(config, Path(args.out), args.force)
+        if config.mode == MODES[0]:
+            table = format_table(run_benchmark(config, Path(args.out), args.force))
+        else:
+            table = format_loso_table(run_leave_one_source_out(config, Path(args.out), args.force))
     except DftagError as err:
         print(f"realdata benchmark: error: {err}", file=sys.stderr)
         return 1
-    print("\n" + format_table(summary))
+    print("\n" + table)
     print(f"\nwrote {Path(args.out) / 'summary.json'}")
     return 0
 

@@ -102,7 +102,7 @@ def load_samples(pairs: Sequence[Pair], mtcnn) -> list[Sample]:
                     best = max(range(len(found)), key=lambda i: overlap(found[i], region_box))
                     if overlap(found[best], region_box) > 0:
                         boxes["mtcnn"], landmarks = found[best].astype(np.float64), points[best].astype(np.float64)
-            samples.append(Sample(pair.fake.stem, original, region, boxes, landmarks))
+            samples.append(Sample(pair.fake.given, original, region, boxes, landmarks))
     return samples
 
 
@@ -195,15 +195,33 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def blended(mask: np.ndarray, box: Box, seed: int, draws: int = 3) -> list[np.ndarray]:
-    """The region where SBI's processed blend mask of ``mask`` reaches 0.5, for ``draws`` seeds."""
+    """The region where SBI's processed blend mask of ``mask`` reaches 0.5, for ``draws`` seeds (computed on
+    the box grown by half its size per side, where every processed mask lies)."""
+    x1, y1, x2, y2 = clipped(np.concatenate([box[:2] - (box[2:] - box[:2]) / 2, box[2:] + (box[2:] - box[:2]) / 2]),
+                             mask.shape)
+    local = box - [x1, y1, x1, y1]
     grow = CONFIG.context * (box[2:] - box[:2])
-    limit = np.concatenate([box[:2] - grow, box[2:] + grow])
+    limit = np.concatenate([local[:2] - grow, local[2:] + grow])
     out = []
     for k in range(draws):
         rng = np.random.default_rng(seed * draws + k)
-        _, warped = random_warp(np.zeros((*mask.shape, 3), np.float32), mask, box, rng, CONFIG)
-        out.append(soft_mask(warped, box, rng, CONFIG, limit) >= 0.5)
+        canvas = mask[y1:y2, x1:x2]
+        _, warped = random_warp(np.zeros((*canvas.shape, 3), np.float32), canvas, local, rng, CONFIG)
+        full = np.zeros(mask.shape, bool)
+        full[y1:y2, x1:x2] = soft_mask(warped, local, rng, CONFIG, limit) >= 0.5
+        out.append(full)
     return out
+
+
+def scores(samples: Sequence[Sample], kind: str, make: Candidate) -> tuple[float, float]:
+    """Mean hard and blended IoU of candidate ``make`` with ``kind`` boxes."""
+    hard, soft = [], []
+    for i, s in enumerate(samples):
+        box = s.boxes[kind]
+        mask = make(s, box)
+        hard.append(iou(mask > 0.5, s.region))
+        soft.append(np.mean([iou(m, s.region) for m in blended(mask, box, i)]))
+    return float(np.mean(hard)), float(np.mean(soft))
 
 
 def measure(samples: list[Sample]) -> None:
@@ -213,13 +231,7 @@ def measure(samples: list[Sample]) -> None:
     for kind in kinds:
         use = [s for s in samples if kind in s.boxes]
         for name, make in candidates(kind).items():
-            hard, soft = [], []
-            for i, s in enumerate(use):
-                box = s.boxes[kind]
-                mask = make(s, box)
-                hard.append(iou(mask > 0.5, s.region))
-                soft.append(np.mean([iou(m, s.region) for m in blended(mask, box, i)]))
-            table.setdefault(name, {})[kind] = (float(np.mean(hard)), float(np.mean(soft)))
+            table.setdefault(name, {})[kind] = scores(use, kind, make)
     counts = ", ".join(f"{sum(k in s.boxes for s in samples)} with {k} boxes" for k in kinds)
     print(f"\nmean IoU with the real blending region: {len({s.name for s in samples})} FF++ Deepfakes/FaceSwap "
           f"pairs, {len(samples)} frames ({counts}); hard | blended")
@@ -230,7 +242,9 @@ def measure(samples: list[Sample]) -> None:
 
 
 def fit(samples: list[Sample]) -> None:
-    """Fit :class:`FaceShape` per box kind on ``samples``, in box coordinates (IoU is invariant to the map)."""
+    """Fit :class:`FaceShape` per box kind on ``samples``: first its form to the region (hard IoU, in box
+    coordinates, where IoU is the same), then its size to maximise the blended IoU (SBI's erosion shrinks the
+    blended region, so the mask must be larger than the region it is to produce)."""
     size, reach = 120, 1.5  # a size x size grid over +-reach half boxes around the box centre
     for kind in ("autolabel", "mtcnn"):
         use = [s for s in samples if kind in s.boxes]
@@ -253,8 +267,14 @@ def fit(samples: list[Sample]) -> None:
         simplex = np.vstack([start, start + np.diag([0.1, 0.1, 0.8, 0.1, 0.15])])
         best = minimize(loss, start, method="Nelder-Mead",
                         options={"initial_simplex": simplex, "maxiter": 800, "xatol": 1e-3, "fatol": 1e-5})
-        shape = FaceShape(*(round(float(v), 3) for v in best.x))
-        print(f"{kind} boxes ({len(use)} frames): {shape}  mean IoU {-best.fun:.3f}")
+        form = FaceShape(*best.x)
+        sized = {scale: scores(use, kind, lambda s, b, k=scale: shape_mask(*s.image.shape[:2], b, form, k))[1]
+                 for scale in np.arange(1.0, 1.41, 0.05)}
+        scale = max(sized, key=sized.get)
+        shape = FaceShape(*(round(float(v), 2) for v in (form.half_width * scale, form.half_height * scale,
+                                                        form.exponent, form.centre, form.taper)))
+        print(f"{kind} boxes ({len(use)} frames): form {FaceShape(*(round(float(v), 3) for v in best.x))} hard IoU {-best.fun:.3f}; "
+              f"x {scale:.2f} for blended IoU {sized[scale]:.3f}: {shape}")
 
 
 def load_mtcnn():

@@ -32,12 +32,12 @@ from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from dftag.annotations.dataset import FAKE, REAL
 from dftag.core.detections import Detections
+from dftag.core.thresholds import FACE_SCORE_THRESHOLD
 from dftag.detector.checkpoint import classifier_from_checkpoint, file_sha256, load_checkpoint, model_from_checkpoint
 from dftag.detector.classifier import ClassifierSpec, FaceClassifier
 from dftag.detector.face_crop import crop_faces
 from dftag.detector.models import model_image_size, resize_image
 
-DEFAULT_SCORE_THRESHOLD = 0.3  # probability of the box's label; what annotated videos show
 DEFAULT_NMS_IOU = 0.45  # torchvision's SSD default
 DEFAULT_BATCH_SIZE = 8
 MAX_DETECTIONS = 100  # per image, after NMS
@@ -163,7 +163,7 @@ class Detector:
         """Whether faces are tagged by a crop classifier (else by the SSD itself)."""
         return self.classifier_spec is not None
 
-    def predict(self, images: Sequence[np.ndarray], score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    def predict(self, images: Sequence[np.ndarray], score_threshold: float = FACE_SCORE_THRESHOLD,
                 nms_iou: float = DEFAULT_NMS_IOU, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Detections]:
         """Detect faces in uint8 RGB ``(H, W, 3)`` images (any sizes); one :class:`Detections` per image."""
         results: list[Detections] = []

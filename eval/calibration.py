@@ -70,6 +70,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -x))
 
 
+def logit(p: np.ndarray) -> np.ndarray:
+    """``log(p / (1 - p))``, the inverse of :func:`sigmoid` (infinite at 0 and 1: clip ``p`` first)."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
     """Mean binary negative log-likelihood of ``sigmoid(logits / temperature)``, computed stably."""
     z = np.asarray(logits, dtype=np.float64) / temperature

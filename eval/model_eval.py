@@ -13,6 +13,7 @@ from typing import Any
 
 from dftag.annotations.dataset import Dataset, load_dataset
 from dftag.core.io import read_json
+from dftag.core.thresholds import EVAL_MIN_SCORE, FACE_SCORE_THRESHOLD
 from dftag.detector.device import resolve_device
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, Detector
 from dftag.eval.detection import DetectionEvaluation, evaluate
@@ -21,7 +22,6 @@ from dftag.eval.predict import example_frames, predict_dataset
 from dftag.eval.report import check_output, write_detection_report
 from dftag.eval.results import load_results
 
-REPORT_THRESHOLD = 0.3  # score of the operating point and of the boxes drawn on example frames
 REPORT_EXAMPLES = 6  # example frames in a report
 RESULTS_FILE = "results.json"
 
@@ -35,25 +35,26 @@ class ModelEvaluation:
     results: list[dict[str, Any]]  # COCO results: image_id, category_id, bbox [x, y, w, h] pixels, score
     evaluation: DetectionEvaluation
     examples: list[Example]  # frames for the report, predictions drawn from score >= the threshold
+    min_score: float = EVAL_MIN_SCORE  # detections were kept from this score on
 
 
 def evaluate_model(model: str | os.PathLike, data: str | os.PathLike, split: str = "test", *,
-                   threshold: float = REPORT_THRESHOLD, examples: int = REPORT_EXAMPLES,
+                   threshold: float = FACE_SCORE_THRESHOLD, examples: int = REPORT_EXAMPLES,
                    batch_size: int = DEFAULT_BATCH_SIZE, device: str = "auto") -> ModelEvaluation:
     """Run the checkpoint ``model`` on ``split`` of the dataset folder ``data`` (``batch_size`` images per
     forward pass, on ``device``: auto, cpu or cuda) and score it; ``examples`` frames are picked for a report
     with boxes shown from ``threshold``."""
     dataset = load_dataset(data, split)
     detector = Detector.load(model, device=resolve_device(device))
-    predictions = predict_dataset(detector, dataset, batch_size=batch_size)
+    predictions = predict_dataset(detector, dataset, score_threshold=EVAL_MIN_SCORE, batch_size=batch_size)
     results = predictions.coco_results()
     return ModelEvaluation(model_id=detector.model_id, dataset=dataset, results=results,
                            evaluation=evaluate(dataset.coco, results, gt_path=dataset.source),
-                           examples=example_frames(predictions, examples, threshold))
+                           examples=example_frames(predictions, examples, threshold), min_score=EVAL_MIN_SCORE)
 
 
 def write_model_report(out: str | os.PathLike, model: str | os.PathLike, data: str | os.PathLike,
-                       split: str = "test", *, threshold: float = REPORT_THRESHOLD, examples: int = REPORT_EXAMPLES,
+                       split: str = "test", *, threshold: float = FACE_SCORE_THRESHOLD, examples: int = REPORT_EXAMPLES,
                        batch_size: int = DEFAULT_BATCH_SIZE, device: str = "auto",
                        overwrite: bool = False) -> dict[str, Any]:
     """:func:`evaluate_model` into the report folder ``out`` (with ``results.json``; an existing folder is
@@ -64,11 +65,11 @@ def write_model_report(out: str | os.PathLike, model: str | os.PathLike, data: s
     source = {"model": str(model), "model_id": run.model_id, "data": str(data), "split": split}
     return write_detection_report(out, run.evaluation, f"Detection report: {run.model_id} on {run.dataset.source}",
                                   source, threshold, run.examples, overwrite=overwrite,
-                                  extra_json={RESULTS_FILE: run.results})
+                                  extra_json={RESULTS_FILE: run.results}, min_score=run.min_score)
 
 
 def write_results_report(out: str | os.PathLike, results: str | os.PathLike, gt: str | os.PathLike, *,
-                         threshold: float = REPORT_THRESHOLD, overwrite: bool = False) -> dict[str, Any]:
+                         threshold: float = FACE_SCORE_THRESHOLD, overwrite: bool = False) -> dict[str, Any]:
     """Score the COCO results file ``results`` against the COCO ground-truth file ``gt`` into the report
     folder ``out`` (replaced only with ``overwrite``); returns the report's metrics."""
     check_output(out, overwrite)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from dftag.core.atomic import atomic_path
+from dftag.eval.ap import precision_envelope
 from dftag.eval.calibration import Reliability
 from dftag.eval.detection import PRCurve
 
@@ -45,26 +46,54 @@ def _save(fig: Figure, path: str | os.PathLike) -> None:
         fig.savefig(tmp, format="png", dpi=DPI)
 
 
+def pr_step(curve: PRCurve) -> tuple[np.ndarray, np.ndarray]:
+    """The curve that AP integrates, as the vertices ``(recall, precision)`` of a step line: the precision
+    envelope (at each recall the best precision reached at that recall or beyond, as VOC all-point and
+    pycocotools interpolate), constant between the recalls of true positives, from recall 0 to the highest
+    recall reached, where it drops to 0. Every segment is horizontal or vertical, and the area under it is
+    ``curve.ap("voc")``. Empty arrays without detections."""
+    if not len(curve.recall):
+        return np.zeros(0), np.zeros(0)
+    envelope = precision_envelope(curve.precision)
+    n = len(envelope)
+    xs = np.concatenate([[0.0], np.repeat(curve.recall, 2)])
+    ys = np.concatenate([[envelope[0]], np.stack([envelope, np.append(envelope[1:], 0.0)], axis=1).ravel()])
+    keep = np.ones(2 * n + 1, dtype=bool)
+    keep[1:] = (np.diff(xs) != 0) | (np.diff(ys) != 0)  # drop repeated vertices (false positives)
+    return xs[keep], ys[keep]
+
+
 def plot_pr_curves(curves: Mapping[str, PRCurve], path: str | os.PathLike, threshold: float | None = None,
-                   title: str = "Precision-recall at IoU 0.5") -> None:
-    """One line per class (AP50 in the legend, COCO 101-point), the point at ``threshold`` marked."""
+                   title: str = "Precision-recall at IoU 0.5", min_score: float | None = None) -> None:
+    """Per class the step curve that AP integrates (:func:`pr_step`; COCO 101-point AP50 and the counts of
+    faces and detections in the legend), the point at ``threshold`` marked. The legend sits below the axes,
+    where it cannot cover a curve; a class without detections (kept from score ``min_score`` on, when known)
+    or without ground truth says so there."""
     fig = _new_figure()
     ax = fig.add_subplot()
+    kept = f" at score >= {min_score:g}" if min_score is not None else ""
     for i, (name, curve) in enumerate(curves.items()):
         color = class_color(name, i)
         if not curve.n_gt:
+            ax.plot([], [], " ", label=f"{name}: no {name} faces in the ground truth (AP n/a)")
             continue
-        recall = np.concatenate([[0.0], curve.recall])
-        precision = np.concatenate([[curve.precision[0] if len(curve.precision) else 0.0], curve.precision])
-        ax.plot(recall, precision, color=color, label=f"{name} (AP50 {curve.ap('coco'):.3f}, {curve.n_gt} faces)")
+        n_det = len(curve.scores)
+        if not n_det:
+            ax.plot([], [], " ", label=f"{name}: no detections{kept} ({curve.n_gt} faces, AP50 0)")
+            continue
+        recall, precision = pr_step(curve)
+        ax.plot(recall, precision, color=color,
+                label=f"{name}: AP50 {curve.ap('coco'):.3f}, {curve.n_gt} faces, {n_det} detections")
         point = curve.operating_point(threshold) if threshold is not None else None
         if point is not None:
             ax.plot(point[1], point[0], "o", color=color, markersize=8, markeredgecolor="black",
                     label=f"{name} at score >= {threshold:g}: P {point[0]:.2f}, R {point[1]:.2f}")
+        elif threshold is not None:
+            ax.plot([], [], " ", label=f"{name}: no detection at score >= {threshold:g}")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.01), ylim=(0, 1.01), title=title)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7, frameon=False)
     _save(fig, path)
 
 

@@ -16,11 +16,11 @@ from tqdm import tqdm
 from dftag.annotations.dataset import CLASS_NAMES, FAKE, Dataset
 from dftag.core.boxes import xywh_to_xyxy
 from dftag.core.io import read_image
+from dftag.core.thresholds import EVAL_MIN_SCORE
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, Detections, Detector
 from dftag.eval.matching import match_image
 from dftag.eval.results import coco_results
 
-EVAL_SCORE_THRESHOLD = 0.01  # keep low-score detections so precision-recall curves reach high recall
 
 
 @dataclass
@@ -55,7 +55,7 @@ class DatasetPredictions:
         return np.array(logits, dtype=np.float64), np.array(labels, dtype=np.int64)
 
 
-def predict_dataset(detector: Detector, dataset: Dataset, score_threshold: float = EVAL_SCORE_THRESHOLD,
+def predict_dataset(detector: Detector, dataset: Dataset, score_threshold: float = EVAL_MIN_SCORE,
                     batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> DatasetPredictions:
     """Detections for every image of ``dataset`` (a progress bar on stderr with ``progress``)."""
     detections: list[Detections] = []

@@ -133,43 +133,79 @@ def write_report(out: str | os.PathLike, title: str, metrics: dict[str, Any], se
     return out
 
 
-def detection_metrics(evaluation: DetectionEvaluation, threshold: float) -> dict[str, Any]:
-    """The evaluation's numbers plus, per class, the PR curve and the operating point at ``threshold``."""
+def detection_metrics(evaluation: DetectionEvaluation, threshold: float, min_score: float | None = None
+                      ) -> dict[str, Any]:
+    """The evaluation's numbers plus, per class, the PR curve, the operating point at ``threshold`` and the
+    detections scoring ``>= threshold``; ``detections`` counts them all (``min_score``: the score down to which
+    the detector's output was kept, ``None`` when unknown, as for a results file) and ``notes`` says in words
+    what makes numbers empty or one-sided (:func:`detection_notes`)."""
     out = evaluation.to_dict()
     out["threshold"] = threshold
-    for name, curve in evaluation.curves.items():
+    table = evaluation.coco.table
+    for k, (name, curve) in enumerate(evaluation.curves.items()):
         point = curve.operating_point(threshold)
         out["classes"][name]["at_threshold"] = (
             {"precision": point[0], "recall": point[1]} if point else None)
+        out["classes"][name]["n_detections_at_threshold"] = int(
+            np.count_nonzero((table.category == k) & (table.score >= threshold)))
         out["classes"][name]["pr_curve"] = {"score": curve.scores.tolist(), "precision": curve.precision.tolist(),
                                             "recall": curve.recall.tolist()}
+    out["detections"] = {"count": int(len(table.score)), "min_score": min_score, "threshold": threshold,
+                         "at_threshold": int(np.count_nonzero(table.score >= threshold))}
+    out["notes"] = detection_notes(out)
     return out
 
 
-def detection_report(evaluation: DetectionEvaluation, threshold: float
+def detection_notes(metrics: dict[str, Any]) -> list[str]:
+    """Sentences that explain empty or one-sided numbers of :func:`detection_metrics`: how many detections
+    were scored from which score on, and which class has no detection or no ground truth."""
+    det = metrics["detections"]
+    kept = f" at score >= {det['min_score']:g}" if det["min_score"] is not None else ""
+    notes = []
+    if det["count"] == 0:
+        notes.append(f"No detections{kept}: every AP is 0 and the precision-recall curves are empty "
+                     "(the detector found no face).")
+    else:
+        notes.append(f"{det['count']} detections{kept}, {det['at_threshold']} of them at score >= "
+                     f"{det['threshold']:g}.")
+    for name, c in metrics["classes"].items():
+        if not c["n_gt"]:
+            notes.append(f"No {name} faces in the ground truth: the {name} AP is n/a and the means cover the "
+                         "other classes only.")
+        elif det["count"] and not c["n_detections"]:
+            notes.append(f"No {name} detections{kept}: the {name} AP is 0.")
+    return notes
+
+
+def detection_report(evaluation: DetectionEvaluation, threshold: float, min_score: float | None = None
                      ) -> tuple[dict[str, Any], list[Section], list[Plot]]:
-    """Metrics (:func:`detection_metrics`), summary, per-class and COCO tables and the PR-curve plot."""
-    d = detection_metrics(evaluation, threshold)
+    """Metrics (:func:`detection_metrics`), summary, per-class and COCO tables and the PR-curve plot;
+    ``min_score`` is the score down to which detections were kept (``None``: unknown)."""
+    d = detection_metrics(evaluation, threshold, min_score)
     summary = Table(["metric", "value"], [
         ["mAP50 (COCO 101-point, IoU 0.5)", d["mAP50"]], ["mAP@[.50:.95] (COCO)", d["mAP"]],
-        ["mAP50 (VOC 2007 11-point)", d["mAP50_voc07"]], ["mAP50 (VOC 2010+ all-point)", d["mAP50_voc"]]])
-    per_class = Table(["class", "faces", "detections", "AP50 VOC07", "AP50 VOC", "AP50 COCO", "AP@[.50:.95]",
-                       f"precision @ {threshold:g}", f"recall @ {threshold:g}"], [])
+        ["mAP50 (VOC 2007 11-point)", d["mAP50_voc07"]], ["mAP50 (VOC 2010+ all-point)", d["mAP50_voc"]],
+        ["detections" + (f" (score >= {min_score:g})" if min_score is not None else ""), d["detections"]["count"]],
+        [f"detections @ {threshold:g}", d["detections"]["at_threshold"]]])
+    per_class = Table(["class", "faces", "detections", f"detections @ {threshold:g}", "AP50 VOC07", "AP50 VOC",
+                       "AP50 COCO", "AP@[.50:.95]", f"precision @ {threshold:g}", f"recall @ {threshold:g}"], [])
     for name, c in d["classes"].items():
         point = c["at_threshold"] or {}
-        per_class.rows.append([name, c["n_gt"], c["n_detections"], c["AP50_voc07"], c["AP50_voc"], c["AP50_coco"],
-                               c["coco"]["AP"], point.get("precision"), point.get("recall")])
+        per_class.rows.append([name, c["n_gt"], c["n_detections"], c["n_detections_at_threshold"], c["AP50_voc07"],
+                               c["AP50_voc"], c["AP50_coco"], c["coco"]["AP"], point.get("precision"),
+                               point.get("recall")])
     coco = Table(["statistic", "IoU", "area", "max dets", "value"],
                  [[f"{kind} ({name})", "0.50:0.95" if iou is None else f"{iou:.2f}", area, max_det, d["coco"][name]]
                   for name, (kind, iou, area, max_det) in STATS.items()])
     sections = [
-        Section("Detection summary", "AP is in 0..1; n/a means no ground truth to measure. Crowd and difficult "
-                "faces are ignored.", [summary]),
+        Section("Detection summary", " ".join(["AP is in 0..1; n/a means no ground truth to measure. Crowd and "
+                                               "difficult faces are ignored.", *d["notes"]]), [summary]),
         Section("Per class", f"Operating point: detections with score >= {threshold:g}.", [per_class],
-                [(PR_PNG, "Precision-recall per class at IoU 0.5")]),
+                [(PR_PNG, "Precision-recall per class at IoU 0.5 (the precision envelope that AP integrates)")]),
         Section("COCO summary", "The 12 numbers of pycocotools' COCOeval.summarize().", [coco]),
     ]
-    return d, sections, [(PR_PNG, lambda path: plots.plot_pr_curves(evaluation.curves, path, threshold))]
+    return d, sections, [(PR_PNG, lambda path: plots.plot_pr_curves(evaluation.curves, path, threshold,
+                                                                    min_score=min_score))]
 
 
 def examples_report(examples: Sequence[plots.Example]) -> tuple[list[Section], list[Plot]]:
@@ -183,10 +219,11 @@ def examples_report(examples: Sequence[plots.Example]) -> tuple[list[Section], l
 
 def write_detection_report(out: str | os.PathLike, evaluation: DetectionEvaluation, title: str,
                            source: dict[str, Any], threshold: float, examples: Sequence[plots.Example] = (),
-                           overwrite: bool = False, extra_json: dict[str, Any] | None = None) -> dict[str, Any]:
+                           overwrite: bool = False, extra_json: dict[str, Any] | None = None,
+                           min_score: float | None = None) -> dict[str, Any]:
     """Write a detection report folder (:func:`detection_report`, then :func:`examples_report`); its metrics
     start with ``source`` (what was scored). Returns the metrics."""
-    metrics, sections, jobs = detection_report(evaluation, threshold)
+    metrics, sections, jobs = detection_report(evaluation, threshold, min_score)
     example_sections, example_jobs = examples_report(examples)
     metrics = {"source": source, **metrics}
     write_report(out, title, metrics, sections + example_sections, jobs + example_jobs, overwrite=overwrite,

@@ -32,9 +32,11 @@ import numpy as np
 from dftag.core.atomic import write_text
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
+from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
 
 LOG_LOSS_EPS = 1e-15
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = FAKE_DECISION_THRESHOLD
+BOOTSTRAP_RESAMPLES = 2000
 _LABEL_VALUES = {"real": 0, "fake": 1, "0": 0, "1": 1}
 
 
@@ -155,6 +157,25 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     ends = np.append(starts[1:], len(scores))
     ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
     return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def bootstrap_interval(labels: np.ndarray, scores: np.ndarray, metric, level: float = 0.95,
+                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+    """The percentile bootstrap interval of ``metric(labels, scores)`` at confidence ``level``: videos are drawn
+    with replacement ``resamples`` times (from ``seed``); draws with one class only (where AUC is undefined)
+    are left out. ``None`` when ``labels`` lack a class."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    if len(set(labels.tolist())) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(labels), len(labels))
+        value = metric(labels[pick], scores[pick]) if len(set(labels[pick].tolist())) == 2 else None
+        if value is not None:
+            values.append(value)
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,17 +22,21 @@ BACKGROUND = 90
 
 class SquareDetector:
     """Detects :data:`FACE_COLOR` squares (at least ``min_side`` px); every face gets ``p_fake`` (a float, or a
-    function of the box (xyxy pixels)) and detection score ``score``."""
+    function of the box (xyxy pixels)) and detection score ``score``. ``two_stage`` poses as a detector whose
+    classifier tags faces from crops of the frames given. ``calls`` records the images per call, ``shapes``
+    each image's shape."""
 
     model_id = "square-detector"
     temperature = 1.0
 
-    def __init__(self, p_fake=0.8, score: float = 0.9, min_side: int = 4):
-        self.p_fake, self.score, self.min_side = p_fake, score, min_side
+    def __init__(self, p_fake=0.8, score: float = 0.9, min_side: int = 4, two_stage: bool = False):
+        self.p_fake, self.score, self.min_side, self.two_stage = p_fake, score, min_side, two_stage
         self.calls: list[int] = []
+        self.shapes: list[tuple[int, ...]] = []
 
     def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8) -> list[Detections]:
         self.calls.append(len(images))
+        self.shapes.extend(image.shape for image in images)
         out = []
         for image in images:
             mask = np.all(np.abs(image.astype(np.int16) - FACE_COLOR) < 60, axis=2).astype(np.uint8)

@@ -100,6 +100,8 @@ def test_no_face_gives_the_prior(tmp_path, make_video):
     settings = AnnotateSettings(track=TrackSettings(), rule=AnnotateSettings().rule.__class__(prior=0.3))
     result = annotate_video(src, tmp_path / "out", SquareDetector(), settings)
     assert result["label"] == NO_FACE and result["score"] == pytest.approx(0.3) and result["tracks"] == []
+    assert (result["no_face"], result["faces_found"], result["prior"]) == (True, 0, 0.3)
+    assert result["video_rule"] == "median"
     assert probe(tmp_path / "out" / "empty.mp4").has_audio
 
 
@@ -121,6 +123,20 @@ def test_cli_with_a_tiny_random_checkpoint(tmp_path, dftag, tiny_checkpoint):
     # a random network finds nothing at threshold 0.5: the prior, labelled as such
     assert sidecar["label"] == NO_FACE and sidecar["score"] == pytest.approx(0.4)
     assert "v.mp4" in out and (tmp_path / "out" / "v_frame1.png").is_file()
+
+
+def test_cli_video_rule_is_used_and_recorded_in_the_sidecar(tmp_path, dftag, square_detector):
+    # two faces over 14 frames: the top one fake (0.9), the bottom one real (0.2)
+    src = face_clip(tmp_path / "v.mp4", frames=14, faces=2)
+    code, _, err = dftag("annotate", src, "--model", "m.pt", "--out", tmp_path / "out", "--video-rule", "confident")
+    assert code == 0, err
+    sidecar = json.loads((tmp_path / "out" / "v.json").read_text())
+    assert sidecar["settings"]["rule"]["method"] == "confident" and sidecar["video_rule"] == "confident"
+    assert (sidecar["faces_found"], sidecar["no_face"], sidecar["decisive_track"]) == (28, False, 1)
+    # 14 fake frames: more than 11 and more than 14 // 2.5, so the confident mean of those
+    assert sidecar["score"] == pytest.approx(0.9) and [t["score"] for t in sidecar["tracks"]] == [0.9, 0.2]
+    # pooled: 28 faces, 14 confident fakes (more than 28 // 2.5 = 11): the real face does not dilute them
+    assert sidecar["scores_by_rule"] == {"median": 0.9, "confident": 0.9, "confident-pooled": 0.9}
 
 
 def _bad_inputs(tmp_path, make_video):

@@ -184,25 +184,108 @@ def test_cut_half_writes_each_half_and_names_the_file_on_failure(make_video, tmp
     assert not (tmp_path / "cut" / "b.mp4").exists()
 
 
-def test_format_table_shows_numbers_counts_and_references():
+def _model(ap_real, ap_fake, auc, interval, loss, no_face=0):
+    return {"boxes": {"AP50": {"real": ap_real, "fake": ap_fake}, "mAP50": 0.25, "mAP": 0.1},
+            "videos": {"roc_auc": auc, "roc_auc_95": interval, "log_loss": loss, "no_face_found": no_face,
+                       "rule": "confident", "temperature": 1.5}}
+
+
+def test_format_table_shows_every_model_side_by_side_with_counts_and_references():
     summary = {
-        "date": "2026-11-22", "seconds": 1234.0, "groups": {"test": ["a", "b"]},
-        "config": {"run": None, "epochs": 15, "image_size": 320, "every": 25, "seed": 0},
-        "boxes": {"AP50": {"real": 0.5123, "fake": -1.0}, "mAP50": 0.25, "mAP": 0.1, "images": 40,
-                  "real_boxes": 20, "fake_boxes": 21},
-        "videos": {"n_videos": 30, "n_real": 12, "n_fake": 18, "log_loss": 0.6931, "roc_auc": None,
-                   "accuracy": 0.6, "threshold": 0.5, "no_face_found": 4},
+        "date": "2026-12-03", "seconds": 1234.0, "groups": {"test": ["a", "b"]},
+        "config": {"epochs": 4, "image_size": 256, "classifier_epochs": 2, "crop_size": 224, "every": 50,
+                   "seed": 0},
+        "test_split": {"images": 40, "real_boxes": 20, "fake_boxes": 21},
+        "videos": {"val": 12, "test": 30},
+        "models": {"single-stage": _model(0.5123, -1.0, None, None, 0.6931, 4),
+                   "two-stage both": _model(0.81, 0.83, 0.876, [0.71, 0.97], 0.41)},
+        "robustness": {"H.264 CRF 32": {"roc_auc": 0.8, "roc_auc_95": [0.6, 0.9], "log_loss": 0.5,
+                                        "no_face_found": 1}},
     }
     table = bench.format_table(summary)
     assert "40 images, 20 real + 21 fake boxes, 2 identity groups" in table
-    assert "30 held out (12 real, 18 fake), 4 without a face track" in table
-    row = {label: next(line for line in table.splitlines() if line.strip().startswith(label))
-           for label in ("AP50 real", "AP50 fake", "log loss", "ROC AUC", "accuracy @0.5")}
-    assert "0.512" in row["AP50 real"] and "0.402" in row["AP50 real"]
-    assert "n/a" in row["AP50 fake"] and "0.796" in row["AP50 fake"]
-    assert "0.693" in row["log loss"] and "0.428" in row["log loss"]
-    assert "n/a" in row["ROC AUC"] and "0.600" in row["accuracy @0.5"]
-    assert "2026-11-22" in table and "1234 s" in table and "ssdlite-mnv2 15 epochs at 320 px" in table
+    assert "30 held out, 12 val" in table and "2026-12-03" in table and "1234 s" in table
+    single = next(line for line in table.splitlines() if line.strip().startswith("single-stage"))
+    two = next(line for line in table.splitlines() if line.strip().startswith("two-stage both"))
+    assert "0.512" in single and "n/a" in single and "0.693" in single and single.split()[-3] == "4"
+    assert "0.810" in two and "0.876" in two and "[0.71, 0.97]" in two and "confident, 1.50" in two
+    assert any(line.strip().startswith("H.264 CRF 32") and "0.800" in line for line in table.splitlines())
+    assert "0.796 (SSD300, earlier work)" in table
+
+
+def test_format_loso_table_shows_each_family_and_the_means():
+    summary = {"date": "2026-12-03", "seconds": 99.0, "mean_roc_auc": 0.7, "mean_log_loss": 0.6,
+               "families": {"FF++": {"n_videos": 20, "roc_auc": 0.9, "roc_auc_95": [0.8, 1.0], "log_loss": 0.4,
+                                     "no_face_found": 0},
+                            "DFDC": {"n_videos": 6, "roc_auc": None, "roc_auc_95": None, "log_loss": 0.8,
+                                     "no_face_found": 2}}}
+    table = bench.format_loso_table(summary)
+    ffpp = next(line for line in table.splitlines() if line.strip().startswith("FF++"))
+    assert "0.900" in ffpp and "[0.80, 1.00]" in ffpp and "0.400" in ffpp
+    assert "n/a" in next(line for line in table.splitlines() if line.strip().startswith("DFDC"))
+    assert "0.700" in next(line for line in table.splitlines() if line.strip().startswith("mean"))
+
+
+def test_family_of_names_the_source_family_from_the_path():
+    assert bench.family_of("polimi-ispl+icpr2020dfdc/test/data/ffpp/manipulated_sequences/x.mp4") == "FF++"
+    assert bench.family_of("mudouble+FaceForensics-Detection_Website/media/in_out_videos/a.mp4") == "FF++"
+    assert bench.family_of("iperov+DeepFaceLive/doc/celebs/A/A_0.mp4#left_half") == "DeepFaceLive"
+    assert bench.family_of("haroon001+wav2lipHQ_alethea_ai/results/result_voice.mp4") == "lip-sync"
+    assert bench.family_of("aaronchong888+DeepFake-Detect/train_sample_videos/abofeumbvv.mp4") == "DFDC"
+    assert bench.family_of("OpenTalker+SadTalker/examples/driven_video/x.mp4") == "other"
+
+
+def test_reencode_halves_the_size_and_names_the_file_on_failure(make_video, tmp_path):
+    from dftag.annotations.video import probe
+
+    clip = make_video("clip.mp4", size=(96, 64), fps=10, seconds=0.5)
+    bench.reencode(clip, tmp_path / "half.mp4", half=True)
+    bench.reencode(clip, tmp_path / "crf.mp4", crf=32)
+    assert (probe(tmp_path / "half.mp4").width, probe(tmp_path / "half.mp4").height) == (48, 32)
+    assert (probe(tmp_path / "crf.mp4").width, probe(tmp_path / "crf.mp4").height) == (96, 64)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(DftagError, match="bad.mp4: cannot re-encode"):
+        bench.reencode(bad, tmp_path / "out.mp4", crf=32)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_video_metrics_use_the_rule_and_temperature_chosen_on_val():
+    from dftag.pipeline.video_calibration import pick_video_rule
+
+    val = {"v1": 0, "v2": 1, "v3": 0, "v4": 1}
+    scores = {"median": {"v1": 0.4, "v2": 0.6, "v3": 0.45, "v4": 0.55},
+              "confident": {"v1": 0.1, "v2": 0.9, "v3": 0.2, "v4": 0.8}}
+    calibration = pick_video_rule(scores, val)
+    assert calibration.rule == "confident"
+    videos = [bench.Video(Path(f"{n}.mp4"), label, "id", "pair") for n, label in (("a", "FAKE"), ("b", "REAL"))]
+    details = {"a.mp4": {"scores_by_rule": {"median": 0.5, "confident": 0.9}, "label": "fake"},
+               "b.mp4": {"scores_by_rule": {"median": 0.5, "confident": 0.2}, "label": "real"}}
+    row = bench.video_metrics_of(calibration, details, videos, seed=0)
+    assert row["roc_auc"] == 1.0 and row["rule"] == "confident" and row["n_fake"] == 1
+    assert row["scores"]["a.mp4"] == pytest.approx(calibration(0.9), abs=1e-6)
+
+
+def test_leave_one_source_out_split_removes_the_family(tmp_path):
+    from dftag.annotations.dataset import save_coco
+
+    def image(i, video, group):
+        return {"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8, "video": video, "frame_index": 0,
+                "timestamp": 0.0, "group": group}
+
+    dataset = tmp_path / "dataset"
+    (dataset / "images").mkdir(parents=True)
+    videos = ["iperov+DeepFaceLive/doc/celebs/A/A_0.mp4", "semchan+HyperLips/result/result.mp4",
+              "x+ffpp/test/data/ffpp/a.mp4", "OpenTalker+SadTalker/examples/b.mp4"] * 3
+    images = [image(i, v, f"g{i}") for i, v in enumerate(videos, start=1)]
+    anns = [{"id": i, "image_id": i, "category_id": 1, "bbox": [1, 1, 4, 4], "area": 16, "iscrowd": 0}
+            for i in range(1, len(images) + 1)]
+    save_coco(new_coco(images, anns), dataset / "annotations.json")
+    bench.loso_split(dataset, "FF++", seed=0)
+    fold = tmp_path / "dataset-without-FF++"
+    kept = [img["video"] for split in ("train", "val") for img in json.loads((fold / f"{split}.json").read_text())["images"]]
+    assert kept and not any("ffpp" in v for v in kept) and len(kept) == 9
+    assert json.loads((dataset / "annotations.json").read_text())["images"] == images  # input untouched
 
 
 def test_bad_data_folder_is_one_line_error(tmp_path):
@@ -280,22 +363,3 @@ def test_no_face_found_counts_videos_scored_as_the_prior():
     results = {"a.mp4": {"score": 0.5, "label": NO_FACE}, "b.mp4": {"score": 0.9, "label": "fake"},
                "c.mp4": {"score": 0.5, "label": NO_FACE}}
     assert bench.no_face_found(results) == 2
-
-
-def test_run_training_groups_reads_the_runs_train_and_val_identities(tmp_path):
-    from dftag.annotations.dataset import save_coco
-
-    def image(i, video, group):
-        return {"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8, "video": video, "frame_index": 0,
-                "timestamp": 0.0, "group": group}
-
-    data = tmp_path / "ds"
-    save_coco(new_coco([image(1, CELEB.format(0) + "#left_half", "Ava_de_Addario_0")], []), data / "train.json")
-    save_coco(new_coco([image(2, "test/video/M003-002.mp4", "M003-002")], []), data / "val.json")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_text(json.dumps({"data": str(data)}))
-    assert bench.run_training_groups(run) == {"Ava_de_Addario", "M003"}
-    (run / "config.json").write_text(json.dumps({"data": str(tmp_path / "gone")}))
-    with pytest.raises(DftagError, match="cannot check what the run was trained on"):
-        bench.run_training_groups(run)

@@ -7,9 +7,9 @@ import pytest
 
 import dftag.tools.commands.score as score_command
 from dftag.annotations.video import probe
-from tests.face_clips import SquareDetector, face_clip
 from dftag.pipeline.aggregate import NO_FACE
 from dftag.pipeline.scorer import ScoreSettings, find_videos, parse_shard, sample_indices, score_video, shard
+from tests.face_clips import SquareDetector, face_clip
 
 
 def fake_top(box):
@@ -44,6 +44,35 @@ def test_score_video_decodes_small_tracks_and_aggregates(tmp_path):
     assert result["video_info"]["width"] == 96 and result["timings"]["total_s"] > 0
 
 
+@pytest.mark.parametrize("two_stage, frame_shape", [(False, (384, 640, 3)), (True, (480, 800, 3))])
+def test_a_two_stage_detector_gets_full_size_frames(tmp_path, two_stage, frame_shape):
+    """A single-stage detector gets frames decoded at DECODE_SIDE; a two-stage one (its classifier crops faces
+    from the frame it is given) gets the source's pixels; an explicit decode_side applies to both."""
+    video = face_clip(tmp_path / "v.mp4", frames=3, size=(800, 480), side=40)
+    detector = SquareDetector(two_stage=two_stage)
+    result = score_video(video, detector, ScoreSettings(frames=3))
+    assert detector.shapes == [frame_shape] * 3
+    assert result["decode_size"] == [frame_shape[1], frame_shape[0]] and result["score"] == pytest.approx(0.8)
+    detector = SquareDetector(two_stage=two_stage)
+    assert score_video(video, detector, ScoreSettings(frames=1, decode_side=400))["decode_size"] == [400, 240]
+    assert detector.shapes == [(240, 400, 3)]
+
+
+def test_cli_video_rule_is_used_and_recorded(tmp_path, dftag, square_scoring):
+    face_clip(tmp_path / "in" / "v.mp4", frames=4)
+    out = tmp_path / "s.csv"
+    code, _, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", out, "--frames", "2",
+                         "--video-rule", "confident-pooled")
+    assert code == 0, err
+    details = json.loads((tmp_path / "s.json").read_text())
+    assert details["settings"]["rule"]["method"] == "confident-pooled"
+    assert details["videos"]["v.mp4"]["video_rule"] == "confident-pooled"
+    assert details["videos"]["v.mp4"]["decisive_track"] is None  # the pooled rule: all faces decide
+    assert read_csv(out)[1] == ["v.mp4", "0.8"]
+    code, _, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", out, "--video-rule", "mean")
+    assert code == 2 and "--video-rule" in err and "invalid choice" in err
+
+
 def test_cli_writes_dfdc_csv_and_details(tmp_path, dftag, square_scoring, make_video):
     face_clip(tmp_path / "in" / "b.mp4", frames=10)  # one face, p_fake 0.8 (the default)
     make_video("in/a.mp4", size=(64, 48), seconds=0.2, pattern="color")  # no face
@@ -55,6 +84,14 @@ def test_cli_writes_dfdc_csv_and_details(tmp_path, dftag, square_scoring, make_v
     assert read_csv(out) == [["filename", "label"], ["a.mp4", "0.5"], ["b.mp4", "0.8"]]
     details = json.loads((tmp_path / "scores.json").read_text())
     assert details["videos"]["a.mp4"]["label"] == NO_FACE and details["errors"] == {}
+    # which rule made each score, and a video without faces says so, with the prior it got
+    assert {v["video_rule"] for v in details["videos"].values()} == {"median"}
+    assert details["settings"]["rule"]["method"] == "median"
+    no_face = details["videos"]["a.mp4"]
+    assert (no_face["no_face"], no_face["faces_found"], no_face["prior"]) == (True, 0, 0.5)
+    assert details["videos"]["b.mp4"]["no_face"] is False and details["videos"]["b.mp4"]["faces_found"] == 4
+    assert details["videos"]["b.mp4"]["scores_by_rule"] == {"median": 0.8, "confident": 0.8,
+                                                            "confident-pooled": 0.8}
     assert details["videos"]["b.mp4"]["frames_sampled"] == 4 and details["settings"]["frames"] == 4
     assert "scored 2 of 2" in stdout
 

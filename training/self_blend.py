@@ -23,7 +23,8 @@ mapooon/SelfBlendedImages, ``src/utils/sbi.py`` and ``blend.py``). From every re
 5. **JPEG** at quality 40-100 with p 0.5 over the whole image (:func:`random_jpeg`), where SBI applies it: after
    blending, to the whole frame or to both images of a crop pair alike, whether or not a face was blended, so
    that compression tells nothing about the label. It is a separate step (``jpeg_probability``; 0 turns it
-   off) because it changes every pixel; everything before it leaves pixels outside the face box unchanged.
+   off) because it changes every pixel; everything before it leaves the pixels outside the face box (of a crop:
+   outside the box grown by ``context``) unchanged.
 
 Entry points: :func:`self_blend` (a whole frame with several boxes, for the single-stage detector's
 ``--self-blend``), :func:`self_blend_crop` (a face crop, for the classifier: returns the real/fake pair and the
@@ -34,10 +35,28 @@ Coordinates: boxes are absolute pixel ``xyxy`` of the image they are passed with
 pixels in MTCNN order (left eye, right eye, nose, left mouth corner, right mouth corner; "left" as seen in the
 image) or ``(68, 2)`` in iBUG order, of the same image. Images are uint8 RGB ``(H, W, 3)``.
 
-Landmark-free mask, measured by ``benchmarks/sbi_mask.py`` against the real blending regions of 10 FaceForensics++
-Deepfakes/FaceSwap fake/original pairs (c23 and c40) x 5 frames (the changed pixels' largest region, given
-that region's auto-label box, dftag's own training box for such a face), mean IoU:
-MEASUREMENTS
+Masks measured by ``benchmarks/sbi_mask.py`` on 10 FaceForensics++ Deepfakes/FaceSwap fake/original pairs (2 c23,
+8 c40) x 5 frames: mean IoU with the real blending region (the largest region of the blurred, thresholded
+``|fake - original|``), as ``hard`` (the face-shaped mask) | ``blended`` (where the processed blend mask reaches
+0.5: what actually gets blended), given the region's auto-label box (dftag's own training box for such a face)
+or the MTCNN box of the original frame::
+
+    candidate                    auto-label box    MTCNN box
+    box                          0.660 | 0.717     0.444 | 0.573
+    ellipse 0.675 (old default)  0.495 | 0.268     0.628 | 0.391
+    ellipse inscribed in box     0.743 | 0.630     0.557 | 0.639
+    skin-colour hull             0.692 | 0.679     0.515 | 0.611
+    GrabCut hull                 0.104 | 0.094     0.323 | 0.361
+    mean-face hull in box        0.727 | 0.702     0.506 | 0.616
+    FaceShape() (default)        0.641 | 0.725     0.436 | 0.570
+    DETECTOR_BOX_SHAPE           0.739 | 0.578     0.600 | 0.651
+    MTCNN landmarks: hull, dfl, components 0.607 | 0.591; extended 0.601 | 0.643
+
+The default is chosen by the blended column: :class:`FaceShape` is the best for auto-label boxes (the box itself
+is close, 0.717; the old ellipse the worst), :data:`DETECTOR_BOX_SHAPE` for detector boxes. SBI's erosion shrinks
+every mask, so both shapes are larger than the regions they produce (fitted on 12 other FF++ pairs). With five
+points the mapped mean face is convex, so ``hull``, ``dfl`` and ``components`` give the same mask; with 68
+detected landmarks they differ.
 """
 
 from __future__ import annotations
@@ -149,14 +168,14 @@ class FaceShape:
     measurement.
     """
 
-    half_width: float = 0.85
-    half_height: float = 0.91
+    half_width: float = 1.02
+    half_height: float = 1.1
     exponent: float = 3.5
     centre: float = 0.0
     taper: float = 0.21
 
 
-DETECTOR_BOX_SHAPE = FaceShape(half_width=0.74, half_height=0.68, exponent=3.4, centre=0.09, taper=0.27)
+DETECTOR_BOX_SHAPE = FaceShape(half_width=0.92, half_height=0.85, exponent=3.4, centre=0.09, taper=0.27)
 
 
 def shape_mask(height: int, width: int, box: np.ndarray, shape: FaceShape = FaceShape(),

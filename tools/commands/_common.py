@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dftag.core.errors import DftagError
+from dftag.core.thresholds import FACE_SCORE_THRESHOLD
 
 # Library parameters whose flag is not simply --name-with-dashes.
 FLAGS = {"overwrite": "--force"}
@@ -20,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
 
 def add_detection_report_options(p: argparse.ArgumentParser) -> None:
     """Options of the commands that run a detector over a split into a report (``evaluate``, ``report``)."""
-    p.add_argument("--threshold", type=float, default=0.3,
-                   help="score at which the operating point and example boxes are shown (default: 0.3)")
+    p.add_argument("--threshold", type=float, default=FACE_SCORE_THRESHOLD,
+                   help="score at which the operating point and example boxes are shown (default: %(default)s)")
     p.add_argument("--examples", type=int, default=6, help="example frames in the report (with a model; default: 6)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")

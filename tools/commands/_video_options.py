@@ -6,7 +6,7 @@ import argparse
 import functools
 
 from dftag.core.errors import DftagError
-from dftag.pipeline.aggregate import CLIP, MIN_TRACK_FRACTION, ScoreRule
+from dftag.pipeline.aggregate import CLIP, METHODS, MIN_TRACK_FRACTION, ScoreRule
 from dftag.pipeline.annotator import FaceDetector, TrackSettings
 
 DEFAULTS = TrackSettings()
@@ -38,6 +38,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="frames per detector call (default: %(default)s)")
     g.add_argument("--fake-threshold", type=probability, default=ScoreRule.threshold,
                    help="p_fake at which a face or video is labelled fake (default: %(default)s)")
+    g.add_argument("--video-rule", choices=METHODS, default=ScoreRule.method,
+                   help="how per-frame p_fake become track and video scores: 'median' (the most fake track's "
+                        "median), 'confident' (the most fake track's DFDC-winner confident mean) or "
+                        "'confident-pooled' (the confident mean of all faces of the video, as the DFDC winner "
+                        "ran it) (default: %(default)s)")
     g.add_argument("--prior", type=probability, default=ScoreRule.prior,
                    help="score of a video with no face found (default: %(default)s)")
     g.add_argument("--min-track-fraction", type=probability, default=MIN_TRACK_FRACTION,
@@ -51,8 +56,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrackSettings, ScoreRu
     if args.low_threshold > args.threshold:
         raise DftagError(f"--low-threshold {args.low_threshold} is above --threshold {args.threshold}")
     track = TrackSettings(threshold=args.threshold, low_threshold=args.low_threshold, batch_size=args.batch_size)
-    rule = ScoreRule(threshold=args.fake_threshold, prior=args.prior, min_track_fraction=args.min_track_fraction,
-                     clip=(0.0, 1.0) if args.no_clip else CLIP)
+    rule = ScoreRule(method=args.video_rule, threshold=args.fake_threshold, prior=args.prior,
+                     min_track_fraction=args.min_track_fraction, clip=(0.0, 1.0) if args.no_clip else CLIP)
     return track, rule
 
 

@@ -23,8 +23,13 @@ shows the running video score and its timeline. For each VIDEO, OUT gets:
   <stem>.json  per-frame boxes (COCO xywh pixels), per-track summary, video score and label, model id,
                settings and timings (see docs/video.md)
 
-Video score: the median p_fake of the most confidently fake face track among tracks seen on at least
---min-track-fraction of the longest track's frames, clipped to [0.01, 0.99]; --prior when no face is found.
+Video score (--video-rule): 'median' (default) takes the median p_fake of the most confidently fake face
+track among tracks seen on at least --min-track-fraction of the longest track's frames; 'confident' takes
+that track's DFDC-winner confident mean instead (the mean of its frames above 0.8 when there are more than
+n/2.5 and more than 11 of them, else of those below 0.2 when over 90%, else of all); 'confident-pooled'
+applies the confident mean to all faces of the video at once. Clipped to [0.01, 0.99]; --prior when no face
+is found. The sidecar records the rule ("video_rule"), "faces_found" and "no_face", and the score under
+every rule ("scores_by_rule").
 A bad file prints one error line and is skipped; the exit status is 1 if any video failed.
 """
 

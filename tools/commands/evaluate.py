@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dftag.eval.model_eval import write_model_report, write_results_report
+    from dftag.eval.report import fmt
 
     if bool(args.model) == bool(args.preds):
         raise DftagError("give either --model (with --data) or --preds (with --gt)")
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
                                      overwrite=args.force)
     else:
         metrics = write_results_report(args.out, args.preds, args.gt, threshold=args.threshold, overwrite=args.force)
-    print(f"mAP50 {metrics['mAP50']:.4f}  mAP@[.50:.95] {metrics['mAP']:.4f}  "
-          + "  ".join(f"AP50 {name} {ap:.4f}" for name, ap in metrics["AP50"].items()))
+    print(f"mAP50 {fmt(metrics['mAP50'])}  mAP@[.50:.95] {fmt(metrics['mAP'])}  "
+          + "  ".join(f"AP50 {name} {fmt(ap)}" for name, ap in metrics["AP50"].items()))
+    for note in metrics["notes"]:
+        print(note)
     print(f"wrote {args.out}")
     return 0

@@ -13,6 +13,7 @@ from dftag.core.boxes import xyxy_to_xywh
 from dftag.annotations.dataset import IMAGES_DIR
 from dftag.core.io import read_json
 from dftag.core.errors import DftagError
+from dftag.core.thresholds import EVAL_MIN_SCORE
 from dftag.annotations.formats.base import files_under
 from dftag.core.media import IMAGE_SUFFIXES
 from dftag.core.io import read_image
@@ -20,7 +21,6 @@ from dftag.detector.export import load_detector
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
 from dftag.tools.commands._common import add_parser
 
-EVAL_SCORE_THRESHOLD = 0.05  # low, so that precision-recall curves (AP) see the weak detections too
 
 DESCRIPTION = f"""\
 Detect faces in images and tag each real or fake; write COCO detection results (JSON list).
@@ -31,7 +31,7 @@ Without --gt, IMAGES are image files and/or folders (searched recursively) and i
 sorted path order. With --gt GT.json (a COCO file, e.g. a dataset's test.json), the GT's images are read from
 the one IMAGES folder given (default: the images/ folder beside GT.json) and keep the GT's image ids, ready for 'dftag eval'.
 --model takes a checkpoint (.pt) or an ONNX export (.onnx, run with ONNX Runtime).
-The default --score-threshold ({EVAL_SCORE_THRESHOLD}) keeps weak detections for AP; use 0.3 or more to look
+The default --score-threshold ({EVAL_MIN_SCORE}) keeps weak detections for AP; use 0.3 or more to look
 at the boxes.
 """
 
@@ -48,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="checkpoint (.pt) or ONNX export (.onnx)")
     p.add_argument("--out", required=True, help="results JSON to write (COCO results format)")
     p.add_argument("--gt", help="COCO file whose images to predict and whose image ids to use")
-    p.add_argument("--score-threshold", type=float, default=EVAL_SCORE_THRESHOLD,
-                   help=f"keep boxes whose class probability reaches this (default: {EVAL_SCORE_THRESHOLD})")
+    p.add_argument("--score-threshold", type=float, default=EVAL_MIN_SCORE,
+                   help=f"keep boxes whose class probability reaches this (default: {EVAL_MIN_SCORE})")
     p.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
                    help=f"suppress boxes overlapping a better one more than this IoU (default: {DEFAULT_NMS_IOU})")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,

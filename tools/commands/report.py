@@ -12,7 +12,8 @@ import numpy as np
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
 from dftag.eval.plots import EpochSeries, plot_metrics_by_epoch
-from dftag.eval.report import EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report, write_report
+from dftag.eval.report import (EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report, fmt,
+                               write_report)
 from dftag.tools.commands._common import add_detection_report_options, add_parser
 
 DESCRIPTION = """\
@@ -70,7 +71,8 @@ def training_section(series: EpochSeries) -> Section:
     best = ""
     if "val_mAP" in series.values and not np.all(np.isnan(series.values["val_mAP"])):
         i = int(np.nanargmax(series.values["val_mAP"]))
-        best = f"Best validation mAP@[.50:.95] {series.values['val_mAP'][i]:.4f} at epoch {int(series.epochs[i])}."
+        best = (f"Best validation mAP@[.50:.95] {fmt(float(series.values['val_mAP'][i]))} "
+                f"at epoch {int(series.epochs[i])}.")
     return Section("Training", f"{len(series.epochs)} epochs. {best}".strip(), [Table(["epoch", *columns], rows)],
                    [(EPOCHS_PNG, "Validation AP by epoch")])
 
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     series = read_metrics_csv(run_dir / METRICS_FILE)
     scored = evaluate_model(run_dir / BEST_FILE, data, args.split, threshold=args.threshold, examples=args.examples,
                             batch_size=args.batch_size, device=args.device)
-    metrics, sections, jobs = detection_report(scored.evaluation, args.threshold)
+    metrics, sections, jobs = detection_report(scored.evaluation, args.threshold, scored.min_score)
     example_sections, example_jobs = examples_report(scored.examples)
     for section in sections:
         section.heading = f"{section.heading} ({args.split} split, best.pt)"
@@ -102,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
                  [training_section(series), *sections, *example_sections],
                  [(EPOCHS_PNG, lambda path: plot_metrics_by_epoch(series, path)), *jobs, *example_jobs],
                  overwrite=args.force)
-    print(f"{args.split}: mAP50 {metrics['mAP50']:.4f}  mAP@[.50:.95] {metrics['mAP']:.4f}")
+    print(f"{args.split}: mAP50 {fmt(metrics['mAP50'])}  mAP@[.50:.95] {fmt(metrics['mAP'])}")
     print(f"wrote {out}")
     return 0

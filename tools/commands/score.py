@@ -13,9 +13,10 @@ from dftag.tools.commands._video_options import add_model_options, detector_load
 
 DESCRIPTION = f"""\
 Score videos without rendering: ffmpeg decodes N evenly spaced frames (--frames), scaled down so the longer
-side is at most {DECODE_SIDE} px; faces are detected in batches, tracked by IoU over those frames and the
-video score is computed as in 'dftag annotate' (median p_fake of the most confidently fake face track with
-enough frames, clipped to [0.01, 0.99]; --prior when no face is found).
+side is at most {DECODE_SIDE} px for a single-stage detector and at full resolution for a two-stage one (its
+classifier crops faces from the frame); faces are detected in batches, tracked by IoU over those frames and
+the video score is computed as in 'dftag annotate' (--video-rule; by default the median p_fake of the most
+confidently fake face track with enough frames, clipped to [0.01, 0.99]; --prior when no face is found).
 
 Writes OUT (CSV 'filename,label': label = probability the video is fake, the DFDC submission format; filename
 is the file's name) and OUT with suffix .json holding per-video details (tracks, settings, timings) and the
@@ -37,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.add_argument("--frames", type=positive_int, default=DEFAULT_FRAMES, metavar="N",
                    help="evenly spaced frames scored per video (default: %(default)s)")
-    p.add_argument("--decode-side", type=positive_int, default=DECODE_SIDE, metavar="PX",
-                   help="longest side frames are decoded at (default: %(default)s)")
+    p.add_argument("--decode-side", type=positive_int, metavar="PX",
+                   help=f"longest side frames are decoded at (default: {DECODE_SIDE} for a single-stage "
+                        "detector, full resolution for a two-stage one)")
     p.add_argument("--workers", type=positive_int, default=1, metavar="W",
                    help="videos scored in parallel processes (default: %(default)s)")
     p.add_argument("--shard", metavar="i/n", help="score only the i-th of n slices of the sorted videos")
