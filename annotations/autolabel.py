@@ -1,13 +1,24 @@
-"""Auto-label real and fake faces from (fake, original) video pairs.
+"""Auto-label real and fake faces from (fake, original) video pairs, and real faces from real-only videos.
 
 A fake made from an original differs from it only where a face was replaced or re-rendered, so the difference
 of the two frames gives the face box for free. For every pair both videos are decoded in step (only the frames
 both have; a side-by-side file is decoded once and each frame split into its halves), the changed regions of
-each frame pair are found (:mod:`dftag.annotations.pair_diff`) and grown to face boxes; each box is labelled ``fake``
-in the fake's frame and ``real`` at the same place in the original's frame. Both frames get ``group`` = the
-original's stem, so ``dftag split`` keeps them together. Frames without a confident change are skipped and
-counted. Output is a canonical dataset folder, written atomically; boxes are absolute pixels of the stored
-frames (xyxy in memory, COCO xywh on disk).
+each frame pair are found (:mod:`dftag.annotations.pair_diff`) and grown to **whole-face** boxes (forehead to
+chin, ear to ear): the face finder's box covering the region when a face finder is given, else by face
+proportions (:class:`~dftag.annotations.pair_diff.FaceShape`). Each box is labelled ``fake`` in the fake's frame
+and ``real`` at the same place in the original's frame.
+
+With a face finder, the faces it finds confidently (score at least ``real_score``) that did not change (less
+than ``DiffParams.unchanged_frac`` of the box's pixels changed) are the people a mixed fake left unswapped:
+they are labelled ``real`` in both frames. A confident face that changed (at least ``DiffParams.changed_frac``)
+but whose region was not kept is labelled ``fake``; one in between is left unboxed and counted (ambiguous).
+
+Real-only videos (``real_videos``: clips without a fake) need a face finder: every confident face it finds on
+every K-th frame is labelled ``real``; frames without one are skipped and counted.
+
+Every frame gets ``group`` = the original's stem (a real-only video's own stem), so ``dftag split`` keeps a fake
+with its original. Frames without a confident change are skipped and counted. Output is a canonical dataset
+folder, written atomically; boxes are absolute pixels of the stored frames (xyxy in memory, COCO xywh on disk).
 """
 
 from __future__ import annotations
@@ -24,14 +35,15 @@ import numpy as np
 from tqdm import tqdm
 
 from dftag.annotations.dataset import ANNOTATIONS_FILE, FAKE, IMAGES_DIR, REAL, new_coco, save_coco
-from dftag.annotations.pair_diff import Box, DiffParams, FaceShape, change_regions, grow_to_face
+from dftag.annotations.pair_diff import Box, DiffParams, FaceShape, FrameDiff, clip_box, face_estimate, finder_face
 from dftag.annotations.pair_list import MediaRef, Pair
 from dftag.annotations.video import Frame, probe, read_frames
 from dftag.core.atomic import atomic_dir
 from dftag.core.boxes import box_iou, xyxy_to_xywh
 from dftag.core.errors import DftagError, Warnings
 
-# Given face boxes per image, for a batch of RGB images: ``(N, 4)`` xyxy arrays in each image's pixels.
+# Face boxes per image, for a batch of uint8 RGB images: an ``(N, 4)`` xyxy array of whole-face boxes in each
+# image's pixels, or ``(N, 5)`` with a confidence score (0-1) as the fifth column (``(N, 4)``: all confident).
 FaceFinder = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 JPEG_QUALITY = 95
@@ -40,6 +52,13 @@ JPEG_QUALITY = 95
 SAME_FACE_IOU = 0.5
 # When thinning with --every, decode indices up to this factor past the frame count ffmpeg reports (VFR slack).
 FRAME_COUNT_SLACK = 1.2
+# A face-finder face is labelled real (an unswapped person, a face of a real-only video) from this score on.
+# MTCNN's O-Net probability: real faces in FF++ and DFDC frames scored >= 0.994, background boxes 0.73-0.96
+# (dftag.detector.mtcnn). On dftag sample-data (benchmarks/autolabel_boxes.py, seeds 0 and 1) 0.95 boxed 68 and
+# 81 % of the unswapped faces, 0.8 would box 81 and 88 %, at the risk of MTCNN's background boxes on real frames.
+REAL_FACE_SCORE = 0.95
+# A face-finder face overlapping a fake box by more than this (IoU) is that face, not an unswapped one.
+FAKE_OVERLAP_IOU = 0.3
 
 
 @dataclass
@@ -52,18 +71,36 @@ class AutolabelReport:
     frames_compared: int = 0
     frames_labelled: int = 0
     frames_without_change: int = 0
+    fake_faces_found: int = 0      # fake faces (per frame pair) boxed with a face-finder box
+    fake_faces_grown: int = 0      # ... grown from the changed region by face proportions
+    fake_faces_by_change: int = 0  # ... a changed face-finder face whose region was not kept
+    unswapped_faces: int = 0       # unchanged face-finder faces boxed real in both frames of a pair
+    ambiguous_faces: int = 0       # face-finder faces partly changed: left unboxed
+    real_videos: int = 0
+    real_videos_missing: int = 0
+    real_frames_compared: int = 0
+    real_frames_labelled: int = 0
+    real_frames_without_face: int = 0
     images: int = 0
     boxes: dict[str, int] = field(default_factory=lambda: {"real": 0, "fake": 0})
     warnings: Warnings = field(default_factory=Warnings)
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"pairs: {self.pairs} labelled, {self.pairs_missing} skipped (video missing), "
             f"{self.length_mismatches} of different lengths (used the frames both have)",
             f"frames: {self.frames_compared} compared, {self.frames_labelled} labelled, "
             f"{self.frames_without_change} skipped (no confident difference region)",
-            f"dataset: {self.images} images, {self.boxes['real']} real and {self.boxes['fake']} fake boxes",
+            f"faces: {self.fake_faces_found} fake from face-finder boxes, {self.fake_faces_grown} grown by face "
+            f"proportions, {self.fake_faces_by_change} changed faces without a region; {self.unswapped_faces} "
+            f"unswapped faces boxed real, {self.ambiguous_faces} partly changed faces left unboxed",
         ]
+        if self.real_videos or self.real_videos_missing:
+            lines.append(f"real videos: {self.real_videos} labelled, {self.real_videos_missing} skipped (missing); "
+                         f"frames: {self.real_frames_compared} looked at, {self.real_frames_labelled} labelled, "
+                         f"{self.real_frames_without_face} skipped (no confident face)")
+        lines.append(f"dataset: {self.images} images, {self.boxes['real']} real and {self.boxes['fake']} fake boxes")
+        return lines
 
 
 @dataclass
@@ -137,18 +174,80 @@ def distinct_faces(boxes: list[Box]) -> list[Box]:
     return kept
 
 
-def face_boxes(frames: FramePair, mouth_only: bool, face_finder: FaceFinder | None, params: DiffParams,
-               shape: FaceShape) -> list[Box]:
-    """Face boxes (xyxy, pixels of the pair's frames) of the changed regions of one frame pair."""
-    regions = change_regions(frames.fake, frames.original, params)
+def finder_faces(found: np.ndarray) -> np.ndarray:
+    """A face finder's answer for one image as an ``(N, 5)`` float64 array ``x1, y1, x2, y2, score`` (score 1
+    when it gave only boxes)."""
+    faces = np.asarray(found, dtype=np.float64)
+    faces = faces.reshape(0, 4) if faces.size == 0 else np.atleast_2d(faces)
+    if faces.shape[1] not in (4, 5):
+        raise ValueError(f"a face finder gives (N, 4) boxes or (N, 5) boxes and scores, got {faces.shape}")
+    if faces.shape[1] == 4:
+        faces = np.concatenate([faces, np.ones((len(faces), 1))], axis=1)
+    return faces
+
+
+@dataclass
+class FrameLabels:
+    """The boxes of one frame pair: ``fake`` faces (fake in the fake's frame, real in the original's) and
+    ``real`` faces (unswapped: real in both), with how each fake box was made."""
+
+    fake: list[Box] = field(default_factory=list)
+    real: list[Box] = field(default_factory=list)
+    found: int = 0       # fake boxes that are face-finder boxes
+    grown: int = 0       # ... grown by face proportions
+    by_change: int = 0   # ... changed face-finder faces without a region
+    ambiguous: int = 0   # face-finder faces partly changed, not boxed
+
+
+def label_frame_pair(frames: FramePair, change: bool | str = "face", face_finder: FaceFinder | None = None,
+                     params: DiffParams = DiffParams(), shape: FaceShape = FaceShape(),
+                     real_score: float = REAL_FACE_SCORE) -> FrameLabels:
+    """The face boxes (xyxy, pixels of the pair's frames) of one frame pair; see the module docstring. Empty
+    when the pair has no confident changed region (the frame is then not labelled at all)."""
+    diff = FrameDiff(frames.fake, frames.original, params)
+    regions = diff.regions()
+    labels = FrameLabels()
     if not regions:
-        return []
-    faces = None
-    if face_finder is not None:
-        faces = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 4)
-                                for b in face_finder([frames.original, frames.fake])])
+        return labels
     size = (frames.fake.shape[1], frames.fake.shape[0])
-    return distinct_faces([grow_to_face(r, size, mouth_only, faces, shape) for r in regions])
+    faces = np.zeros((0, 5))
+    if face_finder is not None:
+        faces = np.concatenate([finder_faces(f) for f in face_finder([frames.original, frames.fake])])
+        faces = faces[np.argsort(-faces[:, 4], kind="stable")]
+    for region in regions:
+        index = finder_face(region, faces, change, shape)
+        box = clip_box(faces[index] if index is not None else face_estimate(region, change, shape), size)
+        if _new_face(box, labels.fake):
+            labels.fake.append(box)
+            labels.found += index is not None
+            labels.grown += index is None
+    decided: list[Box] = []  # face-finder faces already judged (a face is found in both frames)
+    for face in faces[faces[:, 4] >= real_score]:
+        box = clip_box(face, size)
+        if not _new_face(box, decided) or (labels.fake and box_iou([box], labels.fake).max() > FAKE_OVERLAP_IOU):
+            continue
+        decided.append(box)
+        changed = diff.changed_fraction(box)
+        if changed < params.unchanged_frac:
+            labels.real.append(box)
+        elif changed >= params.changed_frac and _new_face(box, labels.fake):
+            labels.fake.append(box)
+            labels.by_change += 1
+        else:
+            labels.ambiguous += 1
+    return labels
+
+
+def _new_face(box: Box, boxes: list[Box]) -> bool:
+    """Whether ``box`` has an area and overlaps none of ``boxes`` by more than ``SAME_FACE_IOU``."""
+    return box[2] > box[0] and box[3] > box[1] and (not boxes or box_iou([box], boxes).max() <= SAME_FACE_IOU)
+
+
+def face_boxes(frames: FramePair, mouth_only: bool | str, face_finder: FaceFinder | None, params: DiffParams,
+               shape: FaceShape) -> list[Box]:
+    """The fake face boxes of one frame pair (see :func:`label_frame_pair`, which also gives the unswapped
+    faces)."""
+    return label_frame_pair(frames, mouth_only, face_finder, params, shape).fake
 
 
 class DatasetBuilder:
@@ -170,10 +269,10 @@ class DatasetBuilder:
             name = f"{ref.name}-{n}"
         return name
 
-    def image(self, ref: MediaRef, frame: FramePair, image: np.ndarray, label: str, group: str,
+    def image(self, ref: MediaRef, frame: FramePair | Frame, image: np.ndarray, label: str, group: str,
               original: MediaRef | None = None) -> dict[str, Any]:
-        """The image entry of ``ref``'s frame, writing the frame the first time it is asked for; a fake's entry
-        names its ``original`` video."""
+        """The image entry of ``ref``'s frame (``frame.index``, ``frame.timestamp``), writing ``image`` the first
+        time it is asked for; a fake's entry names its ``original`` video."""
         key = (ref.path, ref.half, frame.index)
         if key in self._by_frame:
             return self._by_frame[key]
@@ -205,17 +304,65 @@ class DatasetBuilder:
         return True
 
 
+def as_media_ref(video: MediaRef | str | Path) -> MediaRef:
+    """A real-only video as a :class:`MediaRef`: a path (``#left_half``/``#right_half`` allowed) as given."""
+    if isinstance(video, MediaRef):
+        return video
+    path, _, half = str(video).partition("#")
+    if half and half not in ("left_half", "right_half"):
+        raise DftagError(f"unknown suffix '#{half}' (expected #left_half or #right_half)", path)
+    return MediaRef(Path(path), str(video), half or None)
+
+
+def label_real_video(builder: DatasetBuilder, ref: MediaRef, face_finder: FaceFinder, report: AutolabelReport, *,
+                     every: int = 1, max_side: int | None = None, real_score: float = REAL_FACE_SCORE) -> None:
+    """Label every confident face ``face_finder`` finds on frames ``0, every, 2*every, ...`` of the real video
+    ``ref`` as ``real`` into ``builder`` (group: the video's stem); frames without one are skipped and counted."""
+    frames = read_frames(ref.path, indices=thinned_indices(ref.path, every), max_side=max_side)
+    with contextlib.closing(frames):
+        for frame in frames:
+            image = crop_half(frame.image, ref.half)
+            report.real_frames_compared += 1
+            faces = finder_faces(face_finder([image])[0])
+            faces = faces[np.argsort(-faces[:, 4], kind="stable")]
+            size = (image.shape[1], image.shape[0])
+            boxes = distinct_faces([clip_box(f, size) for f in faces if f[4] >= real_score])
+            if not boxes:
+                report.real_frames_without_face += 1
+                continue
+            report.real_frames_labelled += 1
+            entry = builder.image(ref, frame, image, "real", ref.stem)
+            for box in boxes:
+                report.boxes["real"] += builder.add_box(entry, box, REAL)
+    report.real_videos += 1
+
+
 def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, max_side: int | None = None,
                     face_finder: FaceFinder | None = None, params: DiffParams = DiffParams(),
-                    shape: FaceShape = FaceShape(), force: bool = False, progress: bool = True) -> AutolabelReport:
-    """Label every pair's frames and write the dataset folder ``out`` atomically; see the module docstring.
+                    shape: FaceShape = FaceShape(), force: bool = False, progress: bool = True,
+                    real_videos: Sequence[MediaRef | str | Path] = (), real_every: int | None = None,
+                    real_score: float = REAL_FACE_SCORE) -> AutolabelReport:
+    """Label every pair's frames (and the faces of ``real_videos``) and write the dataset folder ``out``
+    atomically; see the module docstring.
 
     ``every`` keeps frames ``0, every, 2*every, ...``; ``max_side`` shrinks decoded frames (longer side, px);
-    ``face_finder`` gives detector face boxes that changed regions are grown to. Pairs with a missing video are
-    skipped and counted; it is an error when none is left, or when no frame at all could be labelled.
+    ``face_finder`` gives whole-face boxes (and scores) that changed regions are grown to and that unswapped
+    faces are boxed with; without it regions grow by ``shape``'s proportions and unswapped faces are not boxed.
+    A pair's ``change`` ("face", "mouth" or "whole") says how its regions grow. ``real_videos`` (paths or
+    :class:`MediaRef`; need a face finder) are labelled every ``real_every``-th frame (default: ``every``);
+    ``real_score`` is the face-finder score from which a face is labelled real. Pairs and real videos with a
+    missing file are skipped and counted; it is an error when none is left, or when no frame at all could be
+    labelled.
     """
-    if every < 1:
-        raise DftagError(f"{{parameter}} must be at least 1, got {every}", parameter="every")
+    real_every = every if real_every is None else real_every
+    for name, value in (("every", every), ("real_every", real_every)):
+        if value < 1:
+            raise DftagError(f"{{parameter}} must be at least 1, got {value}", parameter=name)
+    refs = [as_media_ref(v) for v in real_videos]
+    if refs and face_finder is None:
+        raise DftagError("real-only videos need a face finder (their faces are found, not differenced)")
+    if not pairs and not refs:
+        raise DftagError("nothing to label: no pairs and no real videos")
     report = AutolabelReport()
     present = []
     for pair in pairs:
@@ -225,33 +372,65 @@ def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, m
         else:
             report.pairs_missing += 1
             report.warnings.add("pair skipped, video not found", str(missing.path))
-    if not present:
-        raise DftagError(f"none of the {len(pairs)} pairs has both videos (first missing: "
-                         f"{report.warnings.examples['pair skipped, video not found']})")
+    present_refs = []
+    for ref in refs:
+        if ref.path.is_file():
+            present_refs.append(ref)
+        else:
+            report.real_videos_missing += 1
+            report.warnings.add("real video skipped, not found", str(ref.path))
+    if not present and not present_refs:
+        if pairs:
+            raise DftagError(f"none of the {len(pairs)} pairs has both videos (first missing: "
+                             f"{report.warnings.examples['pair skipped, video not found']})")
+        raise DftagError(f"none of the {len(refs)} real videos was found (first: "
+                         f"{report.warnings.examples['real video skipped, not found']})")
     with atomic_dir(out, overwrite=force) as root:
         builder = DatasetBuilder(root)
         for pair in tqdm(present, desc="pairs", unit="pair", disable=not progress):
             frames = PairedFrames(pair, every, max_side)
             for frame in frames:
                 report.frames_compared += 1
-                boxes = face_boxes(frame, pair.mouth_only, face_finder, params, shape)
-                if not boxes:
+                labels = label_frame_pair(frame, pair.change, face_finder, params, shape, real_score)
+                if not labels.fake:
                     report.frames_without_change += 1
                     continue
                 report.frames_labelled += 1
+                report.fake_faces_found += labels.found
+                report.fake_faces_grown += labels.grown
+                report.fake_faces_by_change += labels.by_change
+                report.unswapped_faces += len(labels.real)
+                report.ambiguous_faces += labels.ambiguous
                 group = pair.original.stem
                 fake_image = builder.image(pair.fake, frame, frame.fake, "fake", group, original=pair.original)
                 orig_image = builder.image(pair.original, frame, frame.original, "real", group)
-                for box in boxes:
+                for box in labels.fake:
                     report.boxes["fake"] += builder.add_box(fake_image, box, FAKE)
+                    report.boxes["real"] += builder.add_box(orig_image, box, REAL)
+                for box in labels.real:
+                    report.boxes["real"] += builder.add_box(fake_image, box, REAL)
                     report.boxes["real"] += builder.add_box(orig_image, box, REAL)
             report.pairs += 1
             report.length_mismatches += frames.length_mismatch
             if frames.length_mismatch:
                 report.warnings.add("videos of different lengths", f"{pair.fake.given} vs {pair.original.given}")
+        for ref in tqdm(present_refs, desc="real videos", unit="video", disable=not progress):
+            label_real_video(builder, ref, face_finder, report, every=real_every, max_side=max_side,
+                             real_score=real_score)
         report.images = len(builder.images)
         if not builder.images:
-            raise DftagError(f"no frame of the {report.pairs} pair(s) had a confident difference region; nothing "
-                             f"to label ({report.frames_compared} frames compared)")
+            what = (f"no frame of the {report.pairs} pair(s) had a confident difference region"
+                    + (f" and no frame of the {report.real_videos} real video(s) a confident face" if refs else ""))
+            raise DftagError(f"{what}; nothing to label ({report.frames_compared + report.real_frames_compared} "
+                             f"frames compared)")
         save_coco(new_coco(builder.images, builder.annotations, source="dftag autolabel"), root / ANNOTATIONS_FILE)
     return report
+
+
+def autolabel_real_videos(videos: Sequence[MediaRef | str | Path], out: str | Path, face_finder: FaceFinder, *,
+                          every: int = 1, max_side: int | None = None, real_score: float = REAL_FACE_SCORE,
+                          force: bool = False, progress: bool = True) -> AutolabelReport:
+    """A dataset of the real faces ``face_finder`` finds in real-only ``videos`` (every ``every``-th frame):
+    :func:`autolabel_pairs` without pairs."""
+    return autolabel_pairs([], out, every=every, max_side=max_side, face_finder=face_finder, force=force,
+                           progress=progress, real_videos=videos, real_score=real_score)

@@ -27,7 +27,7 @@ from dftag.annotations.formats.base import Annotations, Box, StillImage, VideoAn
 from dftag.annotations.formats.dfdc import VideoMeta, group_of
 from dftag.annotations.frames import clip_box, cut_frames, image_geometry, store_image, video_geometry
 from dftag.annotations.labels import LabelMap
-from dftag.annotations.video import output_size, probe
+from dftag.annotations.video import DecodeReport, output_size, probe
 
 _SHOWN_PLACES = 3  # locations listed per file in the unknown-label error
 
@@ -143,14 +143,21 @@ class _Names:
 class _Builder:
     """Accumulates canonical image and annotation entries."""
 
-    def __init__(self, warnings: Warnings):
+    def __init__(self, warnings: Warnings, reserved: set[int] | None = None):
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
         self.warnings = warnings
         self.summary = Summary()
+        self.reserved = reserved or set()  # ids kept from the export: new ids skip them
+        self._next_id = 1
 
-    def add(self, image: dict[str, Any], boxes: list[Box], to_stored, relative: bool, where: str) -> None:
-        image = {"id": len(self.images) + 1, **image}
+    def add(self, image: dict[str, Any], boxes: list[Box], to_stored, relative: bool, where: str,
+            image_id: int | None = None) -> None:
+        if image_id is None:
+            while self._next_id in self.reserved:
+                self._next_id += 1
+            image_id, self._next_id = self._next_id, self._next_id + 1
+        image = {"id": image_id, **image}
         self.images.append(image)
         for box in boxes:
             xyxy = clip_box(to_stored(box, relative), (image["width"], image["height"]), self.warnings,
@@ -188,8 +195,9 @@ def _convert_video(video: VideoAnnotations, options: ConvertOptions, builder: _B
     group = group_of(video.name, meta)
     prefix = names.take(safe_relative(Path(video.name).stem).replace("/", "_") or "video")
     seen: set[int] = set()
+    report = DecodeReport()
     for frame in cut_frames(video.path, _frame_indices(video, info, options), images_dir, prefix, info,
-                            options.max_side):
+                            options.max_side, report):
         seen.add(frame.index)
         entry = {"file_name": frame.file_name, "width": stored[0], "height": stored[1], "video": display(video.path),
                  "frame_index": frame.index, "timestamp": round(frame.timestamp, 6), "group": group}
@@ -200,34 +208,115 @@ def _convert_video(video: VideoAnnotations, options: ConvertOptions, builder: _B
         builder.add(entry, video.frames.get(frame.index, []), geometry.to_stored, video.relative,
                     f"{display(video.source)}, frame {frame.index}")
         builder.summary.frames += 1
-    past_end = sorted(set(video.frames) - seen)
-    if past_end:
-        builder.warnings.add("annotated frames past the end of the video skipped",
-                             f"{display(video.source)}: frame {past_end[0]} of {display(video.path)} "
-                             f"({len(past_end)} frames)")
+    _check_decoding(video, info, report, seen, builder.warnings, display)
     builder.summary.videos += 1
+
+
+def _frame_list(frames: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"`` (at most a few runs, then "...")."""
+    runs = [f"{a}-{b}" if b > a else f"{a}" for a, b in _runs(sorted(frames))]
+    return ", ".join(runs[:_SHOWN_PLACES]) + (", ..." if len(runs) > _SHOWN_PLACES else "")
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _check_decoding(video: VideoAnnotations, info, report: DecodeReport, seen: set[int], warnings: Warnings,
+                    display: Callable[[Path], str]) -> None:
+    """Turn what the decoder could not deliver into an error or warnings.
+
+    Frames are matched to the export by presentation time, so a frame the decoder drops leaves a gap and no
+    later frame moves onto its number. A gap holding annotated frames is an error (their boxes would be lost
+    silently); other gaps, a truncated file and annotated frames past the end are warnings that say how many
+    annotated frames were lost.
+    """
+    source, path = display(video.source), display(video.path)
+    annotated = set(video.frames)
+    boxed_gaps = [(a, b, sorted(f for f in annotated if a <= f <= b)) for a, b in report.gaps]
+    boxed_gaps = [g for g in boxed_gaps if g[2]]
+    if boxed_gaps:
+        a, b, boxed = boxed_gaps[0]
+        gap = f"frame {a}" if a == b else f"frames {a}-{b}"
+        more = f" (and {_plural(len(boxed_gaps) - 1, 'more gap')} with boxes)" if len(boxed_gaps) > 1 else ""
+        raise DftagError(f"{gap} could not be decoded (corrupt data), but {source} has boxes on "
+                         f"{_plural(len(boxed), 'frame')} there ({_frame_list(boxed)}){more}; repair or "
+                         f"re-encode the video, or remove those boxes", path)
+    if report.gaps:
+        dropped = [n for a, b in report.gaps for n in range(a, b + 1)]
+        warnings.add("video frames that could not be decoded (corrupt data) skipped",
+                     f"{path}: {_plural(len(dropped), 'frame')} ({_frame_list(dropped)}); later frames keep "
+                     f"their numbers")
+    lost = sorted(f for f in annotated if f not in seen)
+    if report.truncated:
+        total = f" of {report.expected}" if report.expected else ""
+        duration = f" (its header says {info.duration:g} s)" if info.duration else ""
+        what = (f"{_plural(len(lost), 'annotated frame')} of {source} lost ({_frame_list(lost)})" if lost
+                else "no annotated frame lost")
+        warnings.add("truncated videos (frames missing at the end)",
+                     f"{path} holds {_plural(report.frames or 0, 'frame')}{total}{duration}: {what}")
+    elif lost:
+        length = f"; the video has {_plural(report.frames, 'frame')}" if report.frames is not None else ""
+        undecoded = [f for f in lost if report.frames is not None and f < report.frames]
+        if undecoded:
+            length += f", the last of which did not decode ({_frame_list(undecoded)})"
+        warnings.add("annotated frames past the end of the video skipped",
+                     f"{source}: {_plural(len(lost), 'annotated frame')} skipped (from frame {lost[0]} of "
+                     f"{path}){length}")
 
 
 def _convert_still(image: StillImage, options: ConvertOptions, builder: _Builder, names: _Names,
                    images_dir: Path, display: Callable[[Path], str]) -> None:
-    name = safe_relative(image.name)
-    if Path(name).name != image.path.name:  # e.g. a Label Studio upload prefix the file on disk lacks
-        name = str(Path(name).with_name(image.path.name))
+    extra = image.extra
+    name = safe_relative(extra.get("file_name") or image.name)  # a dftag export names the original file
+    if "file_name" not in extra and Path(name).name != image.path.name:
+        name = str(Path(name).with_name(image.path.name))  # e.g. a Label Studio upload prefix the file lacks
     if Path(name).suffix.lower() not in (".jpg", ".jpeg", ".png"):
         name = str(Path(name).with_suffix(".jpg"))
     name = names.take(name)
     actual, stored = store_image(image.path, images_dir, name, options.max_side)
     geometry = image_geometry(actual, image.size, stored, builder.warnings, display(image.source), image.name)
-    extra = image.extra
-    entry = {"file_name": name, "width": stored[0], "height": stored[1], "video": extra.get("video"),
+    video = extra.get("video")
+    entry = {"file_name": name, "width": stored[0], "height": stored[1], "video": video,
              "frame_index": extra.get("frame_index"), "timestamp": extra.get("timestamp"),
-             "group": extra.get("group") or Path(name).stem}
+             "group": extra.get("group") or Path((video or name).split("#")[0]).stem}
     if extra.get("video_label") is not None:
         label = options.label_map.class_name(extra["video_label"])
         if label is not None:
             entry["video_label"] = label
-    builder.add(entry, image.boxes, geometry.to_stored, image.relative, f"{display(image.source)}, {image.name}")
+    if extra.get("original") is not None:
+        entry["original"] = extra["original"]
+    builder.add(entry, image.boxes, geometry.to_stored, image.relative, f"{display(image.source)}, {image.name}",
+                image_id=image.image_id if image.image_id in builder.reserved else None)
     builder.summary.stills += 1
+
+
+def _kept_ids(ann: Annotations, warnings: Warnings, display: Callable[[Path], str]) -> set[int]:
+    """The export's image ids (COCO), kept when every image has one and all are unique positive integers, so
+    that results keyed on them still match; otherwise images are numbered from 1 (a warning)."""
+    given = [i.image_id for i in ann.images]
+    if not any(g is not None for g in given):
+        return set()
+    valid = all(isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in given)
+    if valid and len(set(given)) == len(given):
+        return set(given)
+    bad = next((i for i in ann.images if not (isinstance(i.image_id, int) and not isinstance(i.image_id, bool)
+                                              and i.image_id > 0)), None)
+    reason = (f"{bad.name!r} has id {bad.image_id!r}" if bad is not None
+              else f"{len(given) - len(set(given))} ids repeat across the input files")
+    warnings.add("image ids renumbered (kept only when all are unique positive integers)",
+                 f"{display(ann.images[0].source)}: {reason}")
+    return set()
 
 
 def convert(ann: Annotations, out: str | Path, options: ConvertOptions | None = None, warnings: Warnings | None = None,
@@ -246,7 +335,7 @@ def convert(ann: Annotations, out: str | Path, options: ConvertOptions | None = 
     _check_media(ann, display)
     if not ann.images and not any(v.frames or v.sample_every or options.negatives_every for v in ann.videos):
         raise DftagError("nothing to convert: the input has no images and no annotated frames")
-    builder, names = _Builder(warnings), _Names()
+    builder, names = _Builder(warnings, _kept_ids(ann, warnings, display)), _Names()
     with atomic_dir(out, overwrite=force) as tmp:
         images_dir = tmp / IMAGES_DIR
         images_dir.mkdir()

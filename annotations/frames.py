@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 
 from dftag.core.errors import DftagError, Warnings
 from dftag.annotations.formats.base import Box
-from dftag.annotations.video import VideoInfo, output_size, read_frames
+from dftag.annotations.video import DecodeReport, VideoInfo, output_size, read_frames
 
 JPEG_QUALITY = 95
 MIN_BOX_SIDE = 1.0  # pixels; smaller boxes (after clipping) are dropped
@@ -124,17 +124,19 @@ class StoredFrame:
 
 
 def cut_frames(video: Path, indices: set[int], images_dir: Path, prefix: str, info: VideoInfo,
-               max_side: int | None = None) -> Iterator[StoredFrame]:
+               max_side: int | None = None, report: DecodeReport | None = None) -> Iterator[StoredFrame]:
     """Decode ``video`` once and store the frames at ``indices`` as ``images_dir/PREFIX/NNNNNN.jpg``.
 
-    Frames are numbered in decode order (0-based) and stored upright, at most ``max_side`` pixels on the longer
-    side; JPEG encoding runs in a small thread pool beside the decoder. Yields what was stored, in order.
+    Frames are numbered by presentation time (0-based, the decode order of an intact file; see
+    :func:`dftag.annotations.video.read_frames`) and stored upright, at most ``max_side`` pixels on the longer
+    side; JPEG encoding runs in a small thread pool beside the decoder. Yields what was stored, in order;
+    ``report`` receives what did not decode.
     """
     folder = images_dir / prefix
     folder.mkdir(parents=True, exist_ok=True)
     pending = []
     with ThreadPoolExecutor(max_workers=_ENCODE_THREADS) as pool:
-        for frame in read_frames(video, sorted(indices), max_side=max_side, info=info):
+        for frame in read_frames(video, sorted(indices), max_side=max_side, info=info, report=report):
             name = f"{prefix}/{frame.index:06d}.jpg"
             pending.append((pool.submit(_write_jpeg, frame.image, images_dir / name),
                             StoredFrame(frame.index, frame.timestamp, name)))

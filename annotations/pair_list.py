@@ -10,8 +10,9 @@ Accepted files (paths inside them are relative to a media folder, by default the
 * CSV without a header: ``fake,original`` paths per line.
 
 A path may end in ``#left_half`` or ``#right_half``: that half of a side-by-side file (original and fake shown
-next to each other in one frame). A pair whose ``method`` mentions lip-sync or the mouth is marked
-``mouth_only``: its change covers the mouth, not the whole face.
+next to each other in one frame). A pair's ``change`` says what its fake changed (see
+:data:`dftag.annotations.pair_diff.CHANGES`): ``"mouth"`` when its ``method`` mentions lip-sync or the mouth,
+else ``"face"`` (a face swap); ``"whole"`` (the change is the whole face) is only ever set by the caller.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dftag.core.io import read_json
+from dftag.annotations.pair_diff import change_kind
 from dftag.core.errors import DftagError
+from dftag.core.io import read_json
 
 HALVES = ("left_half", "right_half")
 FAKE_COLUMNS = ("fake", "fake_path")
@@ -49,10 +51,21 @@ class MediaRef:
 
 @dataclass(frozen=True)
 class Pair:
+    """A fake and the original it was made from. ``change`` is one of ``"face"``, ``"mouth"``, ``"whole"``
+    (a bool is taken as the former ``mouth_only`` flag: True is ``"mouth"``)."""
+
     fake: MediaRef
     original: MediaRef
-    mouth_only: bool = False
+    change: str = "face"
     method: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "change", change_kind(self.change))
+
+    @property
+    def mouth_only(self) -> bool:
+        """Whether the fake changes only the mouth (lip-sync)."""
+        return self.change == "mouth"
 
 
 def media_ref(given: str, base: Path, source: Path, where: str) -> MediaRef:
@@ -113,7 +126,7 @@ def _read_csv(path: Path, media: Path) -> list[Pair]:
             base = media / PurePosixPath(row[repo_col].strip()).as_posix().replace("/", "+")
         method = row[method_col].strip() if method_col is not None and method_col < len(row) else ""
         pairs.append(Pair(media_ref(row[fake_col], base, path, where), media_ref(row[orig_col], base, path, where),
-                          is_mouth_only(method), method))
+                          "mouth" if is_mouth_only(method) else "face", method))
     return pairs
 
 

@@ -6,6 +6,9 @@ Within that constraint each split gets close to its fraction of every *stratum*:
 images. Groups are shuffled with the seed, ordered largest first (ties in shuffled order), and each goes to the
 split furthest below its target in the strata that group carries; when only as many groups remain as there are
 still-empty splits, they go to those, so every requested split gets a group whenever there are enough.
+
+A requested split that ends up with no box of a class the dataset has (few groups carry fake faces, say) cannot
+measure that class: :attr:`SplitResult.warnings` says so, one line per split and class.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -41,6 +44,7 @@ class SplitResult:
     image_ids: dict[str, list[int]]
     groups: dict[str, list[str]]
     counts: dict[str, dict[str, int]]  # split -> {"images", "real boxes", "fake boxes", "groups"}
+    warnings: list[str] = field(default_factory=list)  # requested splits lacking a class the dataset has
 
     def table(self) -> str:
         """The counts as text: one row per split, one column per stratum plus groups."""
@@ -120,7 +124,26 @@ def split_dataset(coco: dict[str, Any], val: float, test: float, seed: int) -> S
     for s in SPLITS:
         vec = sum((counts[g] for g in groups[s]), np.zeros(len(STRATA)))
         result_counts[s] = {name: int(v) for name, v in zip(STRATA, vec)} | {"groups": len(groups[s])}
-    return SplitResult(image_ids, groups, result_counts)
+    return SplitResult(image_ids, groups, result_counts, _missing_classes(result_counts, counts, wanted))
+
+
+def _missing_classes(split_counts: dict[str, dict[str, int]], group_counts: dict[str, np.ndarray],
+                     wanted: list[str]) -> list[str]:
+    """One line per requested split that gets no box of a class the dataset has."""
+    lines = []
+    for name in CLASS_NAMES.values():
+        column = f"{name} boxes"
+        column_index = STRATA.index(column)
+        total = sum(split_counts[s][column] for s in SPLITS)
+        carriers = sum(1 for v in group_counts.values() if v[column_index] > 0)
+        if not total:
+            continue
+        for s in wanted:
+            if split_counts[s][column] == 0:
+                lines.append(f"split {s!r} has no {name} box (the dataset has {total} in "
+                             f"{carriers} group{'s' if carriers != 1 else ''}): its {name} AP cannot be measured; "
+                             f"try another seed or a larger fraction, or add {name} footage")
+    return lines
 
 
 def subset_coco(coco: dict[str, Any], image_ids: list[int], split: str) -> dict[str, Any]:

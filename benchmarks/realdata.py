@@ -2,8 +2,9 @@
 
 Identity-split mode (the default), each step the library call behind the ``dftag`` command of that name:
 
-1. ``autolabel`` the pairs of ``DATA/pairs.csv`` (every K-th frame, stored at full resolution; boxes grown to
-   MTCNN's whole-face boxes when its weights are fetched) into ``OUT/dataset``;
+1. ``autolabel`` the pairs of ``DATA/pairs.csv`` and, as real faces, the REAL clips no pair uses (every K-th
+   frame, stored at up to 1280 px; boxes are MTCNN's whole-face boxes when its weights are fetched) into
+   ``OUT/dataset``;
 2. regroup the dataset by *identity* (see :func:`identity_group`: DeepFaceLive celebrity folders, MEAD and DFD
    speakers, both ids of a FaceForensics++ swap) and ``split`` it by group (train/val/test);
 3. ``train`` the ssdlite-mnv2 SSD on train, validating on val: the **single-stage** model; then, on the same
@@ -66,7 +67,7 @@ from dftag.core.io import read_json
 from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
 from dftag.detector.device import resolve_device
 from dftag.detector.export import load_detector
-from dftag.detector.mtcnn import FaceLandmarker
+from dftag.detector.face_finders import mtcnn_face_finder
 from dftag.eval.model_eval import write_model_report
 from dftag.eval.report import write_video_report
 from dftag.eval.video_metrics import bootstrap_interval, log_loss, roc_auc, write_video_scores
@@ -83,6 +84,7 @@ from dftag.training.train import resume_config, train
 ARCH = "ssdlite-mnv2"  # the SSD of every model
 MODES = ("identity", "loso")
 VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
+MIN_FACE = 80  # pixels: the smallest face MTCNN looks for when autolabelling
 # Source families for leave-one-source-out, by markers in a video's path.
 FAMILIES = {
     "FF++": ("ffpp/", "FaceForensics"),
@@ -123,6 +125,7 @@ class BenchConfig:
     classifier_epochs: int = 2
     crop_size: int = 224
     fakes: tuple[str, ...] = ("both", "pairs", "sbi")
+    max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     score_frames: int = 16
     robustness: bool = True
 
@@ -396,22 +399,31 @@ def _prepare_out(out: Path, config: BenchConfig, force: bool) -> None:
 
 
 def face_finder() -> FaceFinder | None:
-    """MTCNN whole-face boxes for autolabel when its weights are fetched, else ``None`` (difference boxes)."""
+    """MTCNN whole-face boxes for autolabel when its weights are fetched, else ``None`` (difference boxes).
+    Faces under :data:`MIN_FACE` px are not looked for: the clips' faces are larger, and MTCNN's image pyramid
+    costs three times less from there."""
     try:
-        landmarker = FaceLandmarker.load()
+        return mtcnn_face_finder(min_face_size=MIN_FACE)
     except DftagError as err:
-        print(f"warning: {err}; autolabel boxes only the changed pixels", file=sys.stderr)
+        print(f"warning: {err}; autolabel grows the changed regions by face proportions", file=sys.stderr)
         return None
-    return lambda images: [faces.boxes for faces in landmarker.detect_batch(images)]
+
+
+def real_clips(data: Path, pairs: Sequence[Pair]) -> list[Path]:
+    """The REAL video files of ``manifest.csv`` that no pair uses (talking faces, DFD actors, inputs of other
+    tools): real faces for training, and the source of self-blended fakes."""
+    return [v.path for v in candidate_videos(data, pairs, read_manifest(data / "manifest.csv"))
+            if v.source == "unused real clip"]
 
 
 def build_dataset(config: BenchConfig, data: Path, pairs: Sequence[Pair], dataset: Path) -> None:
-    """Autolabel the pairs (every ``config.every``-th frame, full resolution) into ``dataset``, unless done."""
+    """Autolabel the pairs and the faces the face finder sees in the real clips (every ``config.every``-th
+    frame, at most ``config.max_side`` px) into ``dataset``, unless done."""
     if (dataset / "annotations.json").is_file():
         return
     _step("autolabel")
-    report = autolabel_pairs(pairs, dataset, every=config.every, max_side=None, face_finder=face_finder(),
-                             progress=sys.stderr.isatty())
+    report = autolabel_pairs(pairs, dataset, every=config.every, max_side=config.max_side, face_finder=face_finder(),
+                             real_videos=real_clips(data, pairs), progress=sys.stderr.isatty())
     print("\n".join(report.lines()))
     report.warnings.print()
 

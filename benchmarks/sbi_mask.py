@@ -7,8 +7,9 @@ the real manipulated region is the largest connected region of the blurred, thre
 by IoU with that region. Two numbers per candidate: ``hard`` (the face-shaped mask itself) and ``blended`` (the
 region where SBI's processed blend mask, :func:`random_warp` and :func:`soft_mask`, is at least 0.5 before the
 blend ratio; mean of 3 draws, clipped as on a face crop). Boxes: ``autolabel`` (dftag's auto-label box of the
-pair: :func:`dftag.annotations.pair_diff.change_regions`) and, when ``facenet_pytorch`` is installed, ``mtcnn``
-(the MTCNN face box of the original frame), whose five landmarks also score the landmark hulls.
+pair: :func:`dftag.annotations.pair_diff.change_regions`) and, when the MTCNN weights are there (``dftag weights
+fetch``), ``mtcnn`` (:class:`dftag.detector.mtcnn.FaceLandmarker`'s box of the face in the original frame), whose
+five landmarks also score the landmark hulls. Single-threaded, about 1.5 minutes on this project's CPU.
 
 ``--fit`` instead fits :class:`FaceShape` per box kind (Nelder-Mead on mean IoU) on the other 12 FF++ c40
 Deepfakes/FaceSwap pairs, whose target videos are not among the measured ones. Usage::
@@ -25,13 +26,26 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 from scipy.optimize import minimize
 
 from dftag.annotations.pair_diff import DiffParams, change_regions, difference_map
 from dftag.annotations.pair_list import Pair, read_pairs
 from dftag.annotations.video import read_frames
-from dftag.training.self_blend import (DETECTOR_BOX_SHAPE, HULL_TYPES, MEAN_FACE_68, FaceShape, SelfBlendConfig,
-                                       face_landmarks68, hull_mask, random_warp, shape_mask, soft_mask)
+from dftag.core.errors import DftagError
+from dftag.detector.mtcnn import FaceLandmarker
+from dftag.training.self_blend import (
+    DETECTOR_BOX_SHAPE,
+    HULL_TYPES,
+    MEAN_FACE_68,
+    FaceShape,
+    SelfBlendConfig,
+    face_landmarks68,
+    hull_mask,
+    random_warp,
+    shape_mask,
+    soft_mask,
+)
 
 FRAMES = (15, 75, 135, 195, 255)
 MAX_SIDE = 640
@@ -82,7 +96,7 @@ def overlap(box: np.ndarray, region_box: np.ndarray) -> float:
     return max(w, 0) * max(h, 0)
 
 
-def load_samples(pairs: Sequence[Pair], mtcnn) -> list[Sample]:
+def load_samples(pairs: Sequence[Pair], mtcnn: FaceLandmarker | None) -> list[Sample]:
     samples = []
     for pair in pairs:
         fakes = [f.image for f in read_frames(pair.fake.path, FRAMES, max_side=MAX_SIDE)]
@@ -97,8 +111,8 @@ def load_samples(pairs: Sequence[Pair], mtcnn) -> list[Sample]:
             boxes = {"autolabel": max((np.array(b) for b in autolabel), key=lambda b: overlap(b, region_box))}
             landmarks = None
             if mtcnn is not None:
-                found, _, points = mtcnn.detect(original, landmarks=True)
-                if found is not None:
+                found, _, points = mtcnn.detect(original)
+                if len(found):
                     best = max(range(len(found)), key=lambda i: overlap(found[i], region_box))
                     if overlap(found[best], region_box) > 0:
                         boxes["mtcnn"], landmarks = found[best].astype(np.float64), points[best].astype(np.float64)
@@ -172,8 +186,12 @@ def template_in_box(shape: tuple[int, int], box: Box) -> np.ndarray:
 Candidate = Callable[[Sample, Box], np.ndarray]
 
 
+def shape(sample: Sample) -> tuple[int, int]:
+    return sample.image.shape[:2]
+
+
 def candidates(kind: str) -> dict[str, Candidate]:
-    shape = (lambda s: s.image.shape[:2])
+    """The masks scored with ``kind`` boxes, by name (the old default's shape at its mean axes)."""
     found: dict[str, Candidate] = {
         "box": lambda s, b: box_mask(shape(s), b),
         "ellipse 0.675 (old default)": lambda s, b: ellipse(shape(s), b, 0.675),
@@ -273,19 +291,17 @@ def fit(samples: list[Sample]) -> None:
         scale = max(sized, key=sized.get)
         shape = FaceShape(*(round(float(v), 2) for v in (form.half_width * scale, form.half_height * scale,
                                                         form.exponent, form.centre, form.taper)))
-        print(f"{kind} boxes ({len(use)} frames): form {FaceShape(*(round(float(v), 3) for v in best.x))} hard IoU {-best.fun:.3f}; "
+        rounded = FaceShape(*(round(float(v), 3) for v in best.x))
+        print(f"{kind} boxes ({len(use)} frames): form {rounded} hard IoU {-best.fun:.3f}; "
               f"x {scale:.2f} for blended IoU {sized[scale]:.3f}: {shape}")
 
 
-def load_mtcnn():
+def load_mtcnn() -> FaceLandmarker | None:
     try:
-        import torch
-        from facenet_pytorch import MTCNN
-    except ImportError:
-        print("facenet_pytorch is not installed: MTCNN boxes and landmark hulls are left out")
+        return FaceLandmarker.load()
+    except DftagError as e:
+        print(f"MTCNN boxes and landmark hulls are left out ({e}; `dftag weights fetch` gets the weights)")
         return None
-    torch.set_num_threads(1)
-    return MTCNN(keep_all=True, device="cpu")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -293,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="the realdata folder (pairs.csv)")
     p.add_argument("--fit", action="store_true", help="fit FaceShape on the pairs not measured")
     args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     start = time.time()
     pairs = [q for q in read_pairs(f"{args.data}/pairs.csv") if q.method.startswith(METHODS)]
     pairs = [q for q in pairs if measured(q) != args.fit]

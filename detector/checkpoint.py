@@ -76,10 +76,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def with_classifier(ckpt: Mapping[str, Any], classifier: FaceClassifier) -> dict[str, Any]:
-    """A copy of the detector checkpoint ``ckpt`` that also holds ``classifier`` (a two-stage model)."""
-    state = {k: v.detach().cpu() for k, v in classifier.state_dict().items()}
-    return {**ckpt, "classifier": {**classifier.spec.to_dict(), "model": state}}
+def with_classifier(ckpt: Mapping[str, Any], spec: ClassifierSpec, state: Mapping[str, torch.Tensor]
+                    ) -> dict[str, Any]:
+    """A copy of the detector checkpoint ``ckpt`` that also holds the crop classifier of ``spec`` with the
+    state dict ``state`` (a two-stage model)."""
+    return {**ckpt, "classifier": {**spec.to_dict(), "model": {k: v.detach().cpu() for k, v in state.items()}}}
 
 
 def classifier_from_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike | None = None

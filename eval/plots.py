@@ -106,7 +106,8 @@ class EpochSeries:
 
 
 def plot_metrics_by_epoch(series: EpochSeries, path: str | os.PathLike) -> None:
-    """Validation mAP50, mAP@[.5:.95] and per-class AP50 against epoch."""
+    """Validation mAP50, mAP@[.5:.95] and per-class AP50 against epoch; -1 (no ground truth) is not drawn, and
+    a series that is never measured says n/a in the legend."""
     fig = _new_figure()
     ax = fig.add_subplot()
     styles = {"val_mAP50": ("black", "-", "mAP50"), "val_mAP": ("black", "--", "mAP@[.50:.95]"),
@@ -114,7 +115,10 @@ def plot_metrics_by_epoch(series: EpochSeries, path: str | os.PathLike) -> None:
               "val_AP50_fake": (CLASS_COLORS["fake"], "-", "AP50 fake")}
     for column, (color, style, label) in styles.items():
         if column in series.values:
-            ax.plot(series.epochs, series.values[column], style, color=color, marker=".", label=label)
+            values = np.where(series.values[column] == -1, np.nan, series.values[column])
+            if np.all(np.isnan(values)):
+                label += " n/a (no ground truth)"
+            ax.plot(series.epochs, values, style, color=color, marker=".", label=label)
     ax.set(xlabel="epoch", ylabel="AP (validation)", ylim=(0, 1.01), title="Validation AP by epoch")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:

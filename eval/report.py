@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from dftag.core.atomic import atomic_dir, write_json, write_text
-from dftag.core.errors import DftagError
+from dftag.core.outputs import check_outputs
+from dftag.core.outputs import folder as output_folder
 from dftag.eval import plots
 from dftag.eval.calibration import reliability
 from dftag.eval.coco_summary import STATS
@@ -58,22 +59,23 @@ class Section:
 Plot = tuple[str, Callable[[Path], None]]  # (PNG file name, draw(path))
 
 
-def fmt(value: Any) -> str:
-    """Table cell text: numbers to 4 decimals, None as an en dash, -1 (COCO's "no ground truth") as n/a."""
+def fmt(value: Any, digits: int = 4) -> str:
+    """Table cell (and command-line) text: numbers to ``digits`` decimals, None as an en dash, -1 (COCO's "no
+    ground truth") as n/a: the one way every report and command shows an AP."""
     if value is None:
         return "–"
     if isinstance(value, bool) or isinstance(value, (int, np.integer)):
         return str(value)
     if isinstance(value, (float, np.floating)):
-        return "n/a" if value == -1 else f"{value:.4f}"
+        return "n/a" if value == -1 else f"{value:.{digits}f}"
     return str(value)
 
 
-def check_output(out: str | os.PathLike, overwrite: bool) -> None:
-    """Fail before any work when ``out`` exists, is not empty, and ``overwrite`` is not set."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise DftagError("output folder exists and is not empty", out, fix=("overwrite", "to replace it"))
+def check_output(out: str | os.PathLike, overwrite: bool, inputs: Sequence[str | os.PathLike | None] = ()) -> None:
+    """Fail before any work when the report folder ``out`` cannot be written: it exists and is not empty while
+    ``overwrite`` is not set, it is a file, it is, contains or sits inside one of ``inputs``, or it cannot be
+    created (:func:`dftag.core.outputs.check_outputs`)."""
+    check_outputs([output_folder(out)], inputs, overwrite=overwrite)
 
 
 def render_markdown(title: str, sections: Sequence[Section]) -> str:
@@ -198,8 +200,8 @@ def detection_report(evaluation: DetectionEvaluation, threshold: float, min_scor
                  [[f"{kind} ({name})", "0.50:0.95" if iou is None else f"{iou:.2f}", area, max_det, d["coco"][name]]
                   for name, (kind, iou, area, max_det) in STATS.items()])
     sections = [
-        Section("Detection summary", " ".join(["AP is in 0..1; n/a means no ground truth to measure. Crowd and "
-                                               "difficult faces are ignored.", *d["notes"]]), [summary]),
+        Section("Detection summary", " ".join([*d["notes"], "AP is in 0..1; n/a means no ground truth to measure. "
+                                               "Crowd and difficult faces are ignored."]), [summary]),
         Section("Per class", f"Operating point: detections with score >= {threshold:g}.", [per_class],
                 [(PR_PNG, "Precision-recall per class at IoU 0.5 (the precision envelope that AP integrates)")]),
         Section("COCO summary", "The 12 numbers of pycocotools' COCOeval.summarize().", [coco]),

@@ -122,6 +122,43 @@ def faces_json(faces: Detections, smoothed: np.ndarray, detected: bool, threshol
     return out
 
 
+@dataclass
+class DetectionCount:
+    """What the detector returned over a video: on how many ``frames``, how many ``detections`` (it was asked
+    for those scoring ``>= min_score``, the tracker's low threshold), how many of them reach ``threshold`` (the
+    score that starts a track, i.e. makes a face) and the best score; so that "no face found" can say why."""
+
+    min_score: float
+    threshold: float
+    frames: int = 0
+    detections: int = 0
+    at_threshold: int = 0
+    best_score: float | None = None
+
+    def add(self, found: Sequence[Detections]) -> None:
+        for det in found:
+            self.frames += 1
+            self.detections += len(det.scores)
+            self.at_threshold += int(np.count_nonzero(det.scores >= self.threshold))
+            if len(det.scores):
+                self.best_score = max(self.best_score or 0.0, float(det.scores.max()))
+
+    def to_json(self) -> dict:
+        return {"frames": self.frames, "min_score": self.min_score, "count": self.detections,
+                "threshold": self.threshold, "at_threshold": self.at_threshold,
+                "best_score": None if self.best_score is None else round(self.best_score, 4)}
+
+
+def detection_summary(detections: dict) -> str:
+    """One phrase from :meth:`DetectionCount.to_json`: how many detections there were, from which score on, and
+    how many reached the threshold that makes a face."""
+    d = detections
+    if not d["count"]:
+        return f"no detection at score >= {d['min_score']:g} on {d['frames']} frames"
+    return (f"{d['count']} detections at score >= {d['min_score']:g} on {d['frames']} frames, {d['at_threshold']} "
+            f"at >= {d['threshold']:g} (best score {d['best_score']:g})")
+
+
 class VideoAnnotation:
     """Tracking and scoring state for one video, fed one frame at a time (with detections or without)."""
 
@@ -180,6 +217,7 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
     batch = max(1, min(settings.track.batch_size, STAGE_BYTES // (frame_bytes * stride)))
     start = time.perf_counter()
     detect_s = 0.0
+    counts = DetectionCount(settings.track.low_threshold, settings.track.threshold)
     writer = VideoWriter(mp4_path, info.width, info.height, info.fps or FALLBACK_FPS, crf=settings.crf,
                          preset=settings.preset, audio_from=video)
     encoder: BackgroundConsumer[Frame] = BackgroundConsumer(lambda f: writer.write(f.image, f.timestamp),
@@ -191,6 +229,7 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
             found = detector.predict([f.image for f in keyframes], score_threshold=settings.track.low_threshold,
                                      batch_size=batch) if keyframes else []
             detect_s += time.perf_counter() - t0
+            counts.add(found)
             by_index = {f.index: d for f, d in zip(keyframes, found)}
             for frame in chunk:
                 faces, smoothed = state.add(frame, by_index.get(frame.index))
@@ -209,7 +248,7 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
         writer.abort()
         raise
     total_s = time.perf_counter() - start
-    result = sidecar(video, mp4_path, info, detector, settings.to_json(), state.scores, state.frames)
+    result = sidecar(video, mp4_path, info, detector, settings.to_json(), state.scores, state.frames, counts)
     result["timings"] = {"total_s": round(total_s, 3), "detect_s": round(detect_s, 3),
                          "frames_per_s": round(len(state.frames) / total_s, 2) if total_s else None}
     write_json(json_path, result)
@@ -217,15 +256,17 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
 
 
 def sidecar(video: Path, output: Path | None, info: VideoInfo, detector: FaceDetector,
-            settings: dict, scores: TrackScores, frames: list[dict] | None = None) -> dict:
+            settings: dict, scores: TrackScores, frames: list[dict] | None = None,
+            detections: DetectionCount | None = None) -> dict:
     """The JSON result of one video, shared by annotate (with per-frame ``frames``) and score: the video score
     (:meth:`~dftag.pipeline.aggregate.VideoScore.to_json`: with the rule that made it and whether any face was
-    found), the score each rule would give (``scores_by_rule``, for choosing one on validation videos) and the
-    track summaries."""
+    found), the score each rule would give (``scores_by_rule``, for choosing one on validation videos), the
+    detector's raw output counts (``detections``, :meth:`DetectionCount.to_json`) and the track summaries."""
     by_rule = {method: round(score, JSON_DIGITS) for method, score in scores.scores_by_method().items()}
     out = {"video": str(video), "output": str(output) if output else None, "model": detector.model_id,
            "temperature": detector.temperature, "settings": settings, "video_info": _info_json(info),
            **scores.video_score().to_json(), "scores_by_rule": by_rule,
+           **({"detections": detections.to_json()} if detections is not None else {}),
            "tracks": [t.to_json() for t in scores.summaries()]}
     if frames is not None:
         out["frame_count"] = len(frames)

@@ -1,7 +1,7 @@
 """The demo: dftag's main job, end to end, on built-in sample data.
 
-sample data -> convert (CVAT export + DFDC metadata, the real converters) -> split by group -> train
-ssdlite-mnv2 -> evaluate the test split -> annotate two held-out videos -> score every test video -> evaluate
+sample data -> convert (CVAT export + DFDC metadata, the real converters) -> split by group -> train the
+default two-stage model (the ssdlite-mnv2 SSD, then the crop classifier) -> evaluate the test split -> annotate two held-out videos -> score every test video -> evaluate
 the videos -> summary. Each step calls the library function behind the ``dftag`` command of that name, with
 the command's defaults, so the demo exercises what users run.
 """
@@ -29,7 +29,6 @@ from dftag.pipeline.score_csv import score_to_csv
 from dftag.pipeline.scorer import ScoreSettings, find_videos
 from dftag.sample_data.generator import CVAT_DIR, METADATA_FILE, VIDEOS_DIR, generate
 
-ARCH = "ssdlite-mnv2"
 VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
 ANNOTATED_VIDEOS = 2
 
@@ -44,6 +43,8 @@ class DemoConfig:
     epochs: int | None = None  # the model's default
     image_size: int | None = None  # the model's default (320)
     batch_size: int | None = None
+    classifier_epochs: int = 1  # the sample data's fakes are easy: one epoch of crops keeps make demo short
+    crop_size: int | None = None  # the classifier's default (224)
     score_frames: int = 16
     seed: int = 0
 
@@ -54,7 +55,8 @@ class DemoConfig:
         return int(width), int(height)
 
 
-TOY = DemoConfig(videos=6, frames=10, frame_size="160x120", epochs=1, image_size=96, batch_size=4, score_frames=4)
+TOY = DemoConfig(videos=6, frames=10, frame_size="160x120", epochs=1, image_size=96, batch_size=4, score_frames=4,
+                 crop_size=64)
 
 
 def _step(title: str) -> None:
@@ -78,9 +80,10 @@ def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), ove
     writes to ``out/summary.json``) the headline numbers."""
     from dftag.detector.export import load_detector
     from dftag.eval.model_eval import write_model_report
-    from dftag.eval.report import HTML_FILE, write_video_report
-    from dftag.training.config import TrainConfig
-    from dftag.training.train import BEST_FILE, train
+    from dftag.eval.report import HTML_FILE, fmt, write_video_report
+    from dftag.training.config import DEFAULT_MODEL, TrainConfig
+    from dftag.training.run_folder import BEST_FILE
+    from dftag.training.train import train
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -109,15 +112,17 @@ def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), ove
     print(split.table())
 
     _step("4/8 train")
-    history = train(TrainConfig.for_model(ARCH, data=str(dataset), out=str(run), seed=config.seed,
+    history = train(TrainConfig.for_model(DEFAULT_MODEL, data=str(dataset), out=str(run), seed=config.seed,
                                           epochs=config.epochs, image_size=config.image_size,
-                                          batch_size=config.batch_size))
+                                          batch_size=config.batch_size,
+                                          classifier={"epochs": config.classifier_epochs,
+                                                      "crop_size": config.crop_size}))
     model = run / BEST_FILE
     print(f"trained {len(history)} epochs -> {model}")
 
     _step("5/8 evaluate boxes")
     boxes = write_model_report(out / "report", model, dataset, "test")
-    print(f"mAP50 {boxes['mAP50']:.4f}  mAP@[.50:.95] {boxes['mAP']:.4f}")
+    print(f"mAP50 {fmt(boxes['mAP50'])}  mAP@[.50:.95] {fmt(boxes['mAP'])}")
 
     _step("6/8 annotate")
     videos = _test_videos(dataset, read_json(sample / METADATA_FILE))
@@ -152,13 +157,15 @@ def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), ove
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The lines ``dftag demo`` prints at the end, from :func:`run_demo`'s summary."""
+    from dftag.eval.report import fmt
+
     ap = summary["AP50"]
     auc = summary["video_roc_auc"]
     lines = [
         "",
         "dftag demo finished in {:.0f} s".format(summary["seconds"]),
-        f"  boxes (test split): AP50 real {ap['real']:.3f}, AP50 fake {ap['fake']:.3f}, "
-        f"mAP50 {summary['mAP50']:.3f}, COCO mAP {summary['mAP']:.3f}",
+        f"  boxes (test split): AP50 real {fmt(ap['real'], 3)}, AP50 fake {fmt(ap['fake'], 3)}, "
+        f"mAP50 {fmt(summary['mAP50'], 3)}, COCO mAP {fmt(summary['mAP'], 3)}",
         f"  videos ({summary['videos_scored']} test videos): log loss {summary['video_log_loss']:.3f}, "
         f"ROC AUC {'n/a' if auc is None else f'{auc:.3f}'}",
     ]

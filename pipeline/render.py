@@ -45,6 +45,11 @@ class Renderer:
         self._timeline = np.full(self.timeline_w, np.nan, np.float32)
         self._column = 0
 
+    def _label_size(self, text: str) -> tuple[int, int, int]:
+        """``(width, height, baseline)`` in pixels of ``text``'s label rectangle."""
+        (tw, th), base = cv2.getTextSize(text, FONT, self.font_scale, self.text_thickness)
+        return tw + 2 * self.line, th + base, base
+
     def _text(self, image: np.ndarray, text: str, x: int, y: int, background: tuple[int, int, int] | None) -> None:
         (tw, th), base = cv2.getTextSize(text, FONT, self.font_scale, self.text_thickness)
         y = max(th + base, y)
@@ -53,15 +58,36 @@ class Renderer:
         cv2.putText(image, text, (x + self.line, y - base), FONT, self.font_scale, TEXT_COLOR,
                     self.text_thickness, cv2.LINE_AA)
 
+    def label_boxes(self, faces: Detections, texts: list[str]) -> list[tuple[int, int, int, int]]:
+        """Where each face's label goes, as ``(x1, y1, x2, y2)`` pixel rectangles (end-exclusive) that do not
+        overlap one another: above the face's box (the usual place), else below it, else stacked further above
+        or below, the first free spot inside the frame in that order; a label that finds none keeps the usual
+        place. Labels are placed in the order of ``faces``."""
+        placed: list[tuple[int, int, int, int]] = []
+        for box, text in zip(faces.boxes, texts):
+            w, h, _ = self._label_size(text)
+            x1, y1, _, y2 = (int(round(v)) for v in box)
+            x = min(max(0, x1), max(0, self.width - w))
+            above, below = y1 - h, y2 + self.line
+            tops = [above, below] + [t for k in range(1, len(placed) + 1) for t in (above - k * h, below + k * h)]
+            candidates = [(x, top, x + w, top + h) for top in tops if 0 <= top and top + h <= self.height]
+            usual = (x, max(0, above), x + w, max(0, above) + h)
+            free = [r for r in candidates if not any(_overlap(r, p) for p in placed)]
+            placed.append(free[0] if free else usual)
+        return placed
+
     def draw_faces(self, image: np.ndarray, faces: Detections, p_fake: np.ndarray) -> None:
         """Each face's box and ``"<label> <p_fake> #<track id>"``, coloured by its label (``p_fake`` ``(N,)`` at
-        least ``threshold`` is fake)."""
-        for box, track_id, p in zip(faces.boxes, faces.track_ids, p_fake):
-            label = label_of(float(p), self.threshold)
-            color = COLORS[label]
+        least ``threshold`` is fake); labels that would overlap are moved apart (:meth:`label_boxes`)."""
+        labels = [label_of(float(p), self.threshold) for p in p_fake]
+        texts = [f"{label} {p:.2f} #{track_id}" for label, p, track_id in zip(labels, p_fake, faces.track_ids)]
+        for box, label in zip(faces.boxes, labels):
             x1, y1, x2, y2 = (int(round(v)) for v in box)
-            cv2.rectangle(image, (x1, y1), (x2, y2), color, self.line)
-            self._text(image, f"{label} {p:.2f} #{track_id}", x1, y1, color)
+            cv2.rectangle(image, (x1, y1), (x2, y2), COLORS[label], self.line)
+        for (x1, y1, x2, y2), text, label in zip(self.label_boxes(faces, texts), texts, labels):
+            cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), COLORS[label], cv2.FILLED)
+            cv2.putText(image, text, (x1 + self.line, y2 - 1 - self._label_size(text)[2]), FONT, self.font_scale,
+                        TEXT_COLOR, self.text_thickness, cv2.LINE_AA)
 
     def draw_banner(self, image: np.ndarray, time: float, score: float, label: str) -> None:
         """Darken the top strip, write the running video score and draw its timeline up to ``time`` (s)."""
@@ -91,3 +117,8 @@ class Renderer:
         self.draw_banner(image, time, score, label)
         self.draw_faces(image, faces, p_fake)
         return image
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two end-exclusive ``(x1, y1, x2, y2)`` rectangles share a pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

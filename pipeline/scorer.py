@@ -24,7 +24,7 @@ import numpy as np
 from dftag.annotations.video import VideoInfo, output_size, probe, read_frames
 from dftag.core.errors import DftagError
 from dftag.pipeline.aggregate import ScoreRule, TrackScores
-from dftag.pipeline.annotator import FaceDetector, TrackSettings, chunks, sidecar
+from dftag.pipeline.annotator import DetectionCount, FaceDetector, TrackSettings, chunks, sidecar
 from dftag.pipeline.prefetch import prefetch
 
 DEFAULT_FRAMES = 32
@@ -74,6 +74,7 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
     tracker = settings.track.tracker()
     scores = TrackScores(settings.rule)
     frames_seen, detect_s = 0, 0.0
+    counts = DetectionCount(settings.track.low_threshold, settings.track.threshold)
     decoded = prefetch(read_frames(path, indices=sample_indices(info, settings.frames), max_side=side, info=info),
                        settings.track.batch_size)
     for batch in chunks(decoded, settings.track.batch_size):
@@ -81,6 +82,7 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
         found = detector.predict([f.image for f in batch], score_threshold=settings.track.low_threshold,
                                  batch_size=settings.track.batch_size)
         detect_s += time.perf_counter() - t0
+        counts.add(found)
         for frame, det in zip(batch, found):
             frames_seen += 1
             tracked = tracker.update(frame.timestamp, det)
@@ -88,7 +90,7 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
                 scores.add(track_id, frame.index, frame.timestamp, p_fake)
     if frames_seen == 0:
         raise DftagError("no frame could be decoded", path)
-    result = sidecar(path, None, info, detector, settings.to_json(), scores)
+    result = sidecar(path, None, info, detector, settings.to_json(), scores, detections=counts)
     result["frames_sampled"] = frames_seen
     result["decode_size"] = [width, height]
     result["timings"] = {"total_s": round(time.perf_counter() - start, 3), "detect_s": round(detect_s, 3)}

@@ -123,5 +123,6 @@ def tiny_two_stage_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("tiny_two_stage") / "two_stage.pt"
     classifier = FaceClassifier(ClassifierSpec(crop_size=64, margin=0.3), pretrained_backbone=False)
-    write_checkpoint(path, with_classifier(load_checkpoint(tiny_checkpoint), classifier))
+    write_checkpoint(path, with_classifier(load_checkpoint(tiny_checkpoint), classifier.spec,
+                                           classifier.state_dict()))
     return path

@@ -177,3 +177,39 @@ def test_cli_refuses_in_place_output_and_name_clashes(tmp_path, dftag, square_de
     code, _, err = dftag("annotate", good, other, "--model", "m.pt", "--out", tmp_path / "out")
     assert code == 1 and "collide" in err
     assert np.array_equal(next(read_frames(good)).image, next(read_frames(other)).image)
+
+
+def test_labels_of_adjacent_faces_do_not_hide_each_other():
+    import cv2
+
+    from dftag.pipeline.render import FONT
+
+    image = np.full((240, 320, 3), 100, np.uint8)
+    renderer = Renderer(320, 240, duration=None)
+    # two faces side by side, 4 px apart: the first label is wider than its box and would run under the second
+    faces = Detections(boxes=[[40, 100, 80, 150], [84, 100, 124, 150]], labels=[2, 1], scores=[0.9, 0.9],
+                       fake_logit=[2.2, -2.2], p_fake=[0.9, 0.1], track_ids=[1, 2])
+    renderer.draw_faces(image, faces, faces.p_fake)
+    (tw, th), base = cv2.getTextSize("fake 0.90 #1", FONT, renderer.font_scale, renderer.text_thickness)
+    assert 40 + tw > 84  # the labels would overlap where they usually go
+    # the first label, at its usual place above its box, is whole: its far corner below the text keeps its colour
+    assert tuple(image[99, 40 + tw]) == COLORS["fake"]
+    rects = renderer.label_boxes(faces, ["fake 0.90 #1", "real 0.10 #2"])
+    (a, b) = rects
+    assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    # the second one went below its box, in its own colour
+    assert b[1] >= 150 and tuple(image[b[3] - 1, b[2] - 1]) == COLORS["real"]
+
+
+def test_no_face_found_says_at_which_detection_score(tmp_path, dftag, monkeypatch):
+    src = face_clip(tmp_path / "v.mp4", frames=4)
+    weak = SquareDetector(score=0.3)  # finds the face, but below --threshold 0.5
+    monkeypatch.setattr(annotate_command, "detector_loader", lambda args: lambda: weak)
+    code, out, err = dftag("annotate", src, "--model", "m.pt", "--out", tmp_path / "out")
+    assert code == 0, err
+    sidecar = json.loads((tmp_path / "out" / "v.json").read_text())
+    assert sidecar["label"] == NO_FACE
+    assert sidecar["detections"] == {"frames": 4, "min_score": 0.2, "count": 4, "threshold": 0.5,
+                                     "at_threshold": 0, "best_score": 0.3}
+    assert ("no face found at detection score >= 0.5 (--threshold): 4 detections at score >= 0.2 on 4 frames, "
+            "0 at >= 0.5 (best score 0.3)") in out

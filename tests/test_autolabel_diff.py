@@ -1,11 +1,21 @@
-"""Changed regions of a frame pair and their growth to face boxes (dftag.annotations.pair_diff), on numpy frames."""
+"""Changed regions of a frame pair and their growth to face boxes (dftag.annotations.pair_diff), and the labels of
+one frame pair (dftag.annotations.autolabel.label_frame_pair), on numpy frames."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dftag.annotations.pair_diff import DiffParams, FaceShape, change_regions, grow_to_face
+from dftag.annotations.autolabel import FramePair, label_frame_pair
+from dftag.annotations.pair_diff import (
+    MTCNN_WHOLE_FACE,
+    BoxExpansion,
+    DiffParams,
+    FaceShape,
+    FrameDiff,
+    change_regions,
+    grow_to_face,
+)
 
 
 def textured(h: int, w: int, seed: int) -> np.ndarray:
@@ -83,7 +93,15 @@ def test_grow_mouth_to_face_by_proportions():
     assert face[2] - face[0] == pytest.approx(width)
     assert face[3] - face[1] == pytest.approx(shape.aspect * width)
     assert (210 - face[1]) / (face[3] - face[1]) == pytest.approx(shape.mouth_height)
-    assert grow_to_face((140, 200, 180, 220), (640, 480), mouth_only=False) == (140, 200, 180, 220)
+    # Change "whole" keeps the region itself (what mouth_only=False gave before face-swap regions grew); a face
+    # swap's region (the inner face) grows to the whole face by default.
+    assert grow_to_face((140, 200, 180, 220), (640, 480), "whole") == (140, 200, 180, 220)
+    grown = grow_to_face((140, 200, 180, 220), (640, 480), mouth_only=False)
+    size = np.sqrt(40 * 20)
+    width = shape.face_per_change * size
+    centre_y = 210 - shape.centre_above_change * size
+    assert grown == pytest.approx((160 - width / 2, centre_y - shape.aspect * width / 2,
+                                   160 + width / 2, centre_y + shape.aspect * width / 2))
 
 
 def test_grow_uses_covering_detector_face_and_clips():
@@ -92,3 +110,37 @@ def test_grow_uses_covering_detector_face_and_clips():
     # no face covers the region: proportions, clipped to the image
     grown = grow_to_face((0, 10, 40, 30), (100, 100), True, faces[:1] + 500)
     assert grown[0] == 0 and grown[1] == 0 and grown[3] <= 100
+
+
+def test_changed_fraction_of_boxes():
+    original = textured(240, 320, 8)
+    diff = FrameDiff(with_change(original, (100, 60, 180, 160)), original)
+    assert diff.changed_fraction((110, 70, 170, 150)) > 0.9
+    assert diff.changed_fraction((200, 20, 300, 120)) == 0.0
+    assert diff.changed_fraction((400, 300, 500, 400)) == 0.0  # outside the frame
+    assert diff.regions() == change_regions(with_change(original, (100, 60, 180, 160)), original)
+
+
+def test_box_expansion_keeps_scores():
+    grown = MTCNN_WHOLE_FACE(np.array([[100, 100, 200, 200, 0.97]]))
+    w, h, shift = MTCNN_WHOLE_FACE.width, MTCNN_WHOLE_FACE.height, MTCNN_WHOLE_FACE.shift_y
+    cy = 150 + shift * 100
+    assert grown[0].tolist() == pytest.approx([150 - 50 * w, cy - 50 * h, 150 + 50 * w, cy + 50 * h, 0.97])
+    assert BoxExpansion()(np.zeros((0, 5))).shape == (0, 5)
+
+
+def test_frame_pair_labels_fake_unswapped_and_changed_faces():
+    """A large change (a region, covered by a finder face), a small one (dropped as a region: under keep_frac of
+    the largest, but its finder face changed) and an unchanged finder face (an unswapped person)."""
+    original = textured(240, 320, 9)
+    fake = with_change(with_change(original, (40, 40, 140, 140)), (250, 150, 290, 190), seed=3)
+    faces = np.array([[30, 20, 150, 150, 0.99], [248, 148, 292, 192, 0.99], [180, 20, 240, 90, 0.99],
+                      [180, 150, 230, 210, 0.5]])  # the last is not confident: not boxed
+    frames = FramePair(0, 0.0, fake, original)
+    labels = label_frame_pair(frames, "face", lambda images: [faces, faces[:0]])
+    assert labels.fake == [(30, 20, 150, 150), (248, 148, 292, 192)]
+    assert labels.real == [(180, 20, 240, 90)]
+    assert (labels.found, labels.grown, labels.by_change, labels.ambiguous) == (1, 0, 1, 0)
+    without = label_frame_pair(frames, "face")  # no finder: the large region grown by proportions only
+    assert without.real == [] and without.grown == 1 and len(without.fake) == 1
+    assert without.fake[0] == pytest.approx(grow_to_face(change_regions(fake, original)[0], (320, 240)))

@@ -43,8 +43,9 @@ def _csv(tmp_path: Path, rows: str, header="image_name,xmin,xmax,ymin,ymax,class
 
 
 def test_missing_media(dftag, tmp_path):
+    (tmp_path / "media").mkdir()
     line = _fails(dftag, tmp_path, "--format", "cvat-video", "--input", FIXTURES / "cvat_video.xml",
-                  "--media", tmp_path, match="media file not found: 'clip.mp4'")
+                  "--media", tmp_path / "media", match="media file not found: 'clip.mp4'")
     assert "cvat_video.xml" in line
 
 
@@ -108,9 +109,10 @@ def test_xml_entity_bomb_is_rejected(dftag, tmp_path):
 
 
 def test_video_that_does_not_decode(dftag, tmp_path):
-    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 10)
-    _fails(dftag, tmp_path, "--format", "cvat-video", "--input", FIXTURES / "cvat_video.xml", "--media", tmp_path,
-           match="not a decodable video")
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 10)
+    _fails(dftag, tmp_path, "--format", "cvat-video", "--input", FIXTURES / "cvat_video.xml",
+           "--media", tmp_path / "media", match="not a decodable video")
 
 
 @pytest.mark.parametrize("member", ["../evil.xml", "/abs/evil.xml"])

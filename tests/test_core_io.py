@@ -81,7 +81,7 @@ def test_dataset_save_and_load(tmp_path):
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c["images"].append(_image(1)), "duplicate image id 1"),
     (lambda c: c["annotations"].append(_ann(9, 42)), "unknown image_id 42"),
-    (lambda c: c["annotations"].append(_ann(9, 1, cat=3)), "category_id 3"),
+    (lambda c: c["annotations"].append(_ann(9, 1, cat=3)), r"category_id must be 1 \(real\) or 2 \(fake\), got 3"),
     (lambda c: c["annotations"].append(_ann(9, 1, bbox=(0, 0, -1, 5))), "w, h > 0"),
     (lambda c: c["images"][0].pop("group"), "lacks group"),
     (lambda c: c["categories"].pop(), "exactly 1=real and 2=fake"),

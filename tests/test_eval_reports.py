@@ -195,3 +195,113 @@ def test_model_commands_evaluate_calibrate_report(dftag, tmp_path, face_dataset,
     (run / "metrics.csv").write_text("epoch,val_mAP\n1,abc\n")
     code, _, stderr = dftag("report", run, "--force")
     assert code == 1 and "metrics.csv (line 2)" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def pr_figures(monkeypatch):
+    """The matplotlib figures the plot functions save, drawn (so text and legend extents are known)."""
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (save(fig, path), figures.append(fig)))
+    return figures
+
+
+def _zigzag_curve():
+    """Detections FP, TP, FP, TP, TP over 4 faces: the raw curve goes up and down."""
+    from dftag.eval.ap import precision_recall
+    from dftag.eval.detection import PRCurve
+
+    tp = np.array([False, True, False, True, True])
+    precision, recall = precision_recall(tp, ~tp, 4)
+    return PRCurve("fake", 4, np.linspace(0.9, 0.5, 5), precision, recall)
+
+
+def test_pr_plot_draws_the_step_envelope_that_ap_integrates(tmp_path, pr_figures):
+    curve = _zigzag_curve()
+    plots.plot_pr_curves({"fake": curve}, tmp_path / "pr.png")
+    (line,) = [ln for ln in pr_figures[0].axes[0].get_lines() if ln.get_label().startswith("fake")]
+    x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+    # only horizontal and vertical segments, precision never rising with recall
+    assert np.all((np.diff(x) == 0) | (np.diff(y) == 0)) and np.all(np.diff(x) >= 0) and np.all(np.diff(y) <= 0)
+    # the area under the drawn line is the VOC all-point AP (the envelope's integral)
+    area = np.sum(np.diff(x) * y[1:])
+    assert area == pytest.approx(curve.ap("voc")) and curve.ap("voc") > 0
+    assert x[0] == 0 and x[-1] == pytest.approx(curve.recall[-1]) and y[-1] == 0
+
+
+def test_pr_plot_legend_cannot_cover_the_curves(tmp_path, scored, pr_figures):
+    plots.plot_pr_curves(evaluate(*scored).curves, tmp_path / "pr.png", threshold=0.5)
+    fig = pr_figures[0]
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    legend, axes_box = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert not legend.overlaps(axes_box)  # outside the plotting area, so no corner of any curve is hidden
+    corner = ax.transData.transform([[0, 0.7], [0.3, 1.0]])  # low recall, high precision
+    assert not (legend.x0 < corner[1, 0] and corner[0, 0] < legend.x1
+                and legend.y0 < corner[1, 1] and corner[0, 1] < legend.y1)
+    figure_box = fig.bbox
+    assert figure_box.x0 <= legend.x0 and legend.x1 <= figure_box.x1 and figure_box.y0 <= legend.y0  # not cut off
+    assert png_size(tmp_path / "pr.png") == plots.PLOT_SIZE
+
+
+@pytest.fixture
+def blind_model(tmp_path):
+    """A random ssdlite-mnv2 at 96 px whose background logit wins everywhere: it detects nothing."""
+    from dftag.detector.checkpoint import save_checkpoint
+    from dftag.detector.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("ssdlite-mnv2", pretrained_backbone=False, image_size=96)
+    with torch.no_grad():
+        for name, param in model.head.classification_head.named_parameters():
+            if name.endswith("1.bias"):
+                param[0::3] = 50.0
+    path = tmp_path / "blind.pt"
+    save_checkpoint(path, model)
+    return path
+
+
+def test_a_model_that_detects_nothing_says_how_many_at_which_score(dftag, tmp_path, face_dataset, blind_model,
+                                                                    pr_figures):
+    torch.set_num_threads(1)
+    data = face_dataset(n_train=1, n_val=3)
+    out = tmp_path / "eval"
+    code, stdout, stderr = dftag("evaluate", "--model", blind_model, "--data", data, "--split", "val", "--out", out,
+                                 "--examples", "0", "--device", "cpu")
+    assert code == 0, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["detections"] == {"count": 0, "min_score": 0.01, "threshold": 0.3, "at_threshold": 0}
+    why = "No detections at score >= 0.01"
+    assert metrics["notes"][0].startswith(why) and why in stdout
+    assert why in (out / "report.md").read_text() and why.replace(">", "&gt;") in (out / "report.html").read_text()
+    assert "| detections (score >= 0.01) | 0 |" in (out / "report.md").read_text()
+    # the PR plot says it too, per class, instead of showing empty axes
+    legend = [t.get_text() for t in pr_figures[0].axes[0].get_legend().get_texts()]
+    assert any("real: no detections at score >= 0.01" in t for t in legend)
+    assert any("fake: no detections at score >= 0.01" in t for t in legend)
+
+
+def test_no_ground_truth_is_n_a_on_the_command_line_as_in_the_report(dftag, tmp_path, scored):
+    gt, results = scored
+    gt["annotations"] = [a for a in gt["annotations"] if a["category_id"] == 1]  # real faces only
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    out = tmp_path / "rep"
+    code, stdout, stderr = dftag("evaluate", "--preds", tmp_path / "preds.json", "--gt", tmp_path / "gt.json",
+                                 "--out", out)
+    assert code == 0, stderr
+    assert "AP50 fake n/a" in stdout and "-1.0" not in stdout
+    assert "No fake faces in the ground truth" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["AP50"]["fake"] == -1 and metrics["detections"]["min_score"] is None
+    assert metrics["detections"]["count"] == 4 and metrics["classes"]["real"]["n_detections_at_threshold"] == 1
+    md = (out / "report.md").read_text()
+    assert "No fake faces in the ground truth" in md and "4 detections, 3 of them at score >= 0.3" in md
+
+
+def test_epoch_plot_shows_a_class_without_ground_truth_as_n_a(tmp_path, pr_figures):
+    series = plots.EpochSeries(np.array([1, 2]), {"val_AP50_real": np.array([.2, .5]),
+                                                  "val_AP50_fake": np.array([-1.0, -1.0])})
+    plots.plot_metrics_by_epoch(series, tmp_path / "epochs.png")
+    ax = pr_figures[0].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["AP50 real", "AP50 fake n/a (no ground truth)"]
+    fake = next(ln for ln in ax.get_lines() if ln.get_label().startswith("AP50 fake"))
+    assert np.all(np.isnan(np.asarray(fake.get_ydata(), dtype=float)))  # not drawn at -1

@@ -172,3 +172,20 @@ def test_calibrate_scores_command(dftag, tmp_path):
     assert log_loss(y, np.array([calibrated[n] for n in sorted(calibrated)])) < log_loss(labels, probs)
     code, _, stderr = dftag("calibrate", "--scores", scores, "--out", out)
     assert code == 1 and "--labels" in stderr
+
+
+def test_bootstrap_interval_brackets_the_auc_and_narrows_with_more_videos():
+    from dftag.eval.video_metrics import bootstrap_interval, roc_auc
+
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (20, 200):
+        labels = np.repeat([0, 1], n // 2)
+        scores = np.r_[rng.normal(0, 1, n // 2), rng.normal(1, 1, n // 2)]
+        low, high = bootstrap_interval(labels, scores, roc_auc, resamples=500, seed=1)
+        assert low <= roc_auc(labels, scores) <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2
+    assert bootstrap_interval(np.ones(5), np.linspace(0, 1, 5), roc_auc) is None  # one class: undefined
+    assert bootstrap_interval(labels, scores, roc_auc, resamples=100, seed=3) == \
+        bootstrap_interval(labels, scores, roc_auc, resamples=100, seed=3)

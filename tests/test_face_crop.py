@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dftag.detector.face_crop import (crop_boxes, crop_faces, crop_transforms, invert, map_boxes,
-                                      map_points)
+from dftag.detector.face_crop import crop_boxes, crop_faces, crop_transforms, invert, map_boxes, map_points
 
 
 def frame(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -57,9 +57,9 @@ def test_cvat_images_export_zip_with_images_folder(dftag, tmp_path):
 
 
 def test_labelstudio_images_percent_and_rotation(dftag, tmp_path):
-    _still(tmp_path / "a.png")  # the export names /data/upload/2/9f8e7d6c-a.png
+    _still(tmp_path / "media" / "a.png")  # the export names /data/upload/2/9f8e7d6c-a.png
     code, _, err = dftag("convert", "--format", "labelstudio", "--input", FIXTURES / "labelstudio_images.json",
-                         "--media", tmp_path, "--out", tmp_path / "ds")
+                         "--media", tmp_path / "media", "--out", tmp_path / "ds")
     assert code == 0, err
     got = _boxes(tmp_path / "ds")["a.png"]
     assert got[0] == (2, [16.0, 12.0, 32.0, 24.0])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 
@@ -26,12 +29,14 @@ def _boxes_by_frame(coco: dict) -> dict[int, list[tuple[int, list[float], int | 
 
 @pytest.fixture
 def clip(make_video, tmp_path):
-    make_video("clip.mp4", size=(160, 120), fps=25, seconds=1.0)
-    return tmp_path
+    """The media folder holding clip.mp4 (outputs go beside it: an output may not lie inside an input)."""
+    (tmp_path / "media").mkdir()
+    make_video("media/clip.mp4", size=(160, 120), fps=25, seconds=1.0)
+    return tmp_path / "media"
 
 
 def test_cvat_video_interpolates_between_keyframes_and_honours_outside(clip, dftag):
-    out = clip / "ds"
+    out = clip.parent / "ds"
     code, stdout, err = dftag("convert", "--format", "cvat-video", "--input", FIXTURES / "cvat_video.xml",
                               "--media", clip, "--out", out)
     assert code == 0, err
@@ -52,13 +57,13 @@ def test_cvat_video_interpolates_between_keyframes_and_honours_outside(clip, dft
 
 def test_cvat_video_every_thins_frames(clip, dftag):
     code, _, err = dftag("convert", "--format", "cvat-video", "--input", FIXTURES / "cvat_video.xml",
-                         "--media", clip, "--out", clip / "ds", "--every", "5")
+                         "--media", clip, "--out", clip.parent / "ds", "--every", "5")
     assert code == 0, err
-    assert sorted(_boxes_by_frame(_load(clip / "ds"))) == [0, 5, 10, 20]
+    assert sorted(_boxes_by_frame(_load(clip.parent / "ds"))) == [0, 5, 10, 20]
 
 
 def test_cvat_video_folder_of_xmls_and_zip_export(clip, make_video, dftag, tmp_path):
-    make_video("other.mp4", size=(160, 120), fps=25, seconds=1.0)
+    make_video("media/other.mp4", size=(160, 120), fps=25, seconds=1.0)
     folder = tmp_path / "cvat"
     folder.mkdir()
     shutil.copy(FIXTURES / "cvat_video.xml", folder / "clip.xml")
@@ -79,6 +84,64 @@ def test_cvat_video_folder_of_xmls_and_zip_export(clip, make_video, dftag, tmp_p
     assert code == 0, err
     assert len(_load(tmp_path / "from_zip")["images"]) == 13
     assert archive.read_bytes() == before
+
+
+# What CVAT's exporter writes for a task made from clip.mp4 with start frame 5, stop frame 29 and
+# frame_filter step=3 (task frames 0-8 = video frames 5, 8, ..., 29): every task frame of each track, at its
+# ABSOLUTE video frame start_frame + i * step (``abs_frame_id`` in cvat/apps/dataset_manager/bindings.py).
+STEP_TASK_BOXES = {8: [(2, [10.0, 10.0, 40.0, 40.0], 0)], 11: [(2, [20.0, 10.0, 40.0, 40.0], 0)],
+                   14: [(2, [30.0, 10.0, 40.0, 40.0], 0)], 17: [(2, [40.0, 10.0, 40.0, 40.0], 0)],
+                   20: [(2, [40.0, 10.0, 40.0, 40.0], 0)],  # outside from 23 on
+                   26: [(1, [100.0, 60.0, 50.0, 50.0], 1)], 29: [(1, [100.0, 60.0, 50.0, 50.0], 1)]}
+
+
+@pytest.fixture
+def long_clip(make_video, tmp_path):
+    (tmp_path / "media").mkdir()
+    make_video("media/clip.mp4", size=(160, 120), fps=25, seconds=1.6)  # 40 frames
+    return tmp_path / "media"
+
+
+def test_cvat_video_frames_are_absolute_with_start_frame_and_step(long_clip, dftag, tmp_path):
+    from dftag.annotations.video import read_frames
+
+    out = tmp_path / "ds"
+    code, _, err = dftag("convert", "--format", "cvat-video", "--input", FIXTURES / "cvat_video_step.xml",
+                         "--media", long_clip, "--out", out)
+    assert code == 0, err
+    coco = _load(out)
+    assert _boxes_by_frame(coco) == STEP_TASK_BOXES
+    assert "past the end" not in err
+    # each stored image is that video frame (the closest of all 40), at its time
+    video = {f.index: f.image.astype(float) for f in read_frames(long_clip / "clip.mp4")}
+    for image in coco["images"]:
+        assert image["timestamp"] == pytest.approx(image["frame_index"] / 25)
+        stored = np.asarray(Image.open(out / "images" / image["file_name"]), dtype=float)
+        assert min(video, key=lambda n: np.abs(stored - video[n]).mean()) == image["frame_index"]
+
+
+def test_cvat_video_keyframes_only_fill_task_frames_to_the_stop_frame(long_clip, dftag, tmp_path):
+    # the same task with the exporter's interpolated boxes removed: filled in over task frames (every 3rd video
+    # frame), the outside keyframe ends track 0, the last keyframe of track 1 lasts to stop_frame 29
+    xml = tmp_path / "keyframes.xml"
+    text = (FIXTURES / "cvat_video_step.xml").read_text()
+    xml.write_text(re.sub(r'<box frame="\d+" keyframe="0".*?</box>', "", text, flags=re.S))
+    assert 'keyframe="0"' not in xml.read_text()
+    code, _, err = dftag("convert", "--format", "cvat-video", "--input", xml, "--media", long_clip,
+                         "--out", tmp_path / "ds")
+    assert code == 0, err
+    assert _boxes_by_frame(_load(tmp_path / "ds")) == STEP_TASK_BOXES
+
+
+def test_cvat_video_box_off_the_task_frames_is_an_error(long_clip, dftag, tmp_path):
+    xml = tmp_path / "relative.xml"  # written with task-relative frame numbers, which CVAT never does
+    xml.write_text((FIXTURES / "cvat_video_step.xml").read_text().replace('frame="8"', 'frame="1"'))
+    code, _, err = dftag("convert", "--format", "cvat-video", "--input", xml, "--media", long_clip,
+                         "--out", tmp_path / "ds")
+    assert code == 1 and "Traceback" not in err
+    assert f"{xml} (track 0, frame 1): box frame 1 is not a frame of this task (video frames 5 to 29 in steps " \
+           f"of 3)" in err
+    assert not (tmp_path / "ds").exists()
 
 
 def test_labelstudio_video_interpolates_and_enabled_false_closes_span(clip, dftag, tmp_path):

@@ -18,13 +18,14 @@ TEMPERATURE = 1.7
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_checkpoint):
-    """(checkpoint, onnx path, export stdout): one export for the module, through the command line."""
+def exported(tmp_path_factory, tiny_two_stage_checkpoint):
+    """(checkpoint, onnx path): one export of the two-stage model for the module, through the command line
+    (the SSD graph the single-stage model exports too, and the crop classifier's graph beside it)."""
     from dftag.tools.cli import main
 
     folder = tmp_path_factory.mktemp("onnx")
     ckpt = folder / "calibrated.pt"
-    save_calibrated(tiny_checkpoint, ckpt, TEMPERATURE)
+    save_calibrated(tiny_two_stage_checkpoint, ckpt, TEMPERATURE)
     out = folder / "model.onnx"
     assert main(["export", "--model", str(ckpt), "--onnx", str(out)]) == 0
     return ckpt, out
@@ -108,3 +109,34 @@ def test_bad_onnx_files_are_clear_errors(tmp_path, dftag):
     code, _, err = dftag("export", "--model", tmp_path / "none.pt", "--onnx", tmp_path / "m.onnx")
     assert code == 1 and "none.pt: no such checkpoint file" in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_two_stage_export_writes_both_graphs_and_matches_torch(exported):
+    from dftag.detector.export import CLASSIFIER_INPUT, classifier_path
+
+    ckpt, path = exported
+    classifier = onnx.load(str(classifier_path(path)))
+    dims = classifier.graph.input[0].type.tensor_type.shape.dim
+    assert classifier.graph.input[0].name == CLASSIFIER_INPUT and [d.dim_value for d in dims[1:]] == [64, 64, 3]
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["classifier"] == "model.classifier.onnx" and meta["crop_size"] == "64"
+    torch_det, onnx_det = Detector.load(ckpt), OnnxDetector.load(path)
+    assert onnx_det.two_stage and onnx_det.model_id == torch_det.model_id
+    images = face_images()
+    for a, b in zip(torch_det.predict(images, score_threshold=0.0), onnx_det.predict(images, score_threshold=0.0)):
+        assert len(a) == len(b) > 0
+        assert np.abs(a.boxes - b.boxes).max() < 1e-2
+        np.testing.assert_allclose(a.fake_logit, b.fake_logit, atol=1e-3)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_allclose(a.p_fake, b.p_fake, atol=1e-4)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+
+
+def test_two_stage_export_without_its_classifier_file_is_a_clear_error(exported, tmp_path):
+    from dftag.core.errors import DftagError
+
+    _, path = exported
+    lonely = tmp_path / "lonely.onnx"
+    lonely.write_bytes(path.read_bytes())
+    with pytest.raises(DftagError, match="model.classifier.onnx: no such ONNX file"):
+        OnnxDetector.load(lonely)

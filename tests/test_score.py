@@ -3,6 +3,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 import dftag.tools.commands.score as score_command
@@ -64,7 +65,7 @@ def test_cli_video_rule_is_used_and_recorded(tmp_path, dftag, square_scoring):
     code, _, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", out, "--frames", "2",
                          "--video-rule", "confident-pooled")
     assert code == 0, err
-    details = json.loads((tmp_path / "s.json").read_text())
+    details = json.loads((tmp_path / "s.details.json").read_text())
     assert details["settings"]["rule"]["method"] == "confident-pooled"
     assert details["videos"]["v.mp4"]["video_rule"] == "confident-pooled"
     assert details["videos"]["v.mp4"]["decisive_track"] is None  # the pooled rule: all faces decide
@@ -82,7 +83,7 @@ def test_cli_writes_dfdc_csv_and_details(tmp_path, dftag, square_scoring, make_v
                               "--prior", "0.5")
     assert code == 0, err
     assert read_csv(out) == [["filename", "label"], ["a.mp4", "0.5"], ["b.mp4", "0.8"]]
-    details = json.loads((tmp_path / "scores.json").read_text())
+    details = json.loads((tmp_path / "scores.details.json").read_text())
     assert details["videos"]["a.mp4"]["label"] == NO_FACE and details["errors"] == {}
     # which rule made each score, and a video without faces says so, with the prior it got
     assert {v["video_rule"] for v in details["videos"].values()} == {"median"}
@@ -102,7 +103,7 @@ def test_failing_video_is_reported_and_skipped(tmp_path, dftag, square_scoring):
     code, _, err = dftag("score", tmp_path / "broken.mp4", good, "--model", "m.pt", "--out", tmp_path / "s.csv")
     assert code == 1 and "broken.mp4" in err and "not a decodable video" in err and "Traceback" not in err
     assert read_csv(tmp_path / "s.csv") == [["filename", "label"], ["good.mp4", "0.8"]]
-    assert "broken.mp4" in json.loads((tmp_path / "s.json").read_text())["errors"]
+    assert "broken.mp4" in json.loads((tmp_path / "s.details.json").read_text())["errors"]
 
 
 def test_two_workers_give_the_same_scores(tmp_path, dftag, square_scoring):
@@ -143,9 +144,38 @@ def test_shard_cli_scores_only_its_slice(tmp_path, dftag, square_scoring):
 def test_output_over_an_input_and_ambiguous_names_are_refused(tmp_path, dftag, square_scoring):
     video = face_clip(tmp_path / "v.mp4", frames=2)
     code, _, err = dftag("score", video, "--model", "m.pt", "--out", tmp_path / "v.csv")
-    assert code == 0, err  # v.csv and v.json beside v.mp4 are fine
+    assert code == 0, err  # v.csv and v.details.json beside v.mp4 are fine
     code, _, err = dftag("score", video, "--model", "m.pt", "--out", video)
     assert code == 1 and "overwrite an input" in err
     twin = face_clip(tmp_path / "sub" / "v.mp4", frames=2)
     code, _, err = dftag("score", video, twin, "--model", "m.pt", "--out", tmp_path / "s.csv")
     assert code == 1 and "ambiguous" in err
+
+
+class LaneScoreDetector(SquareDetector):
+    """A :class:`SquareDetector` whose detection score is 0.9 for squares below y = 40 px, else 0.4."""
+
+    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8):
+        out = super().predict(images, score_threshold, batch_size)
+        for det in out:
+            det.scores[:] = np.where(det.boxes[:, 1] > 40, 0.9, 0.4)
+        return out
+
+
+def test_no_face_found_says_at_which_detection_score(tmp_path, dftag, monkeypatch, make_video):
+    face_clip(tmp_path / "in" / "weak.mp4", frames=4, size=(96, 64))  # square at y 24: score 0.4
+    make_video("in/empty.mp4", size=(64, 48), seconds=0.2, pattern="color")
+    face_clip(tmp_path / "in" / "zz.mp4", frames=4, size=(96, 128))  # square at y 56: score 0.9, a face
+    monkeypatch.setattr(score_command, "detector_loader", lambda args: LaneScoreDetector)
+    out = tmp_path / "s.csv"
+    code, stdout, err = dftag("score", tmp_path / "in", "--model", "m.pt", "--out", out, "--frames", "2")
+    assert code == 0, err
+    details_file = stdout.split("(details: ")[1].split(")")[0]
+    details = json.loads(open(details_file).read())["videos"]
+    assert details["weak.mp4"]["detections"] == {"frames": 2, "min_score": 0.2, "count": 2, "threshold": 0.5,
+                                                 "at_threshold": 0, "best_score": 0.4}
+    assert details["empty.mp4"]["detections"]["count"] == 0
+    assert details["zz.mp4"]["detections"]["at_threshold"] == 2 and not details["zz.mp4"]["no_face"]
+    assert ("2 of 3 videos: no face found at detection score >= 0.5 (--threshold), scored --prior 0.5: "
+            "empty.mp4: no detection at score >= 0.2 on 2 frames; "
+            "weak.mp4: 2 detections at score >= 0.2 on 2 frames, 0 at >= 0.5 (best score 0.4)\n") in stdout

@@ -122,3 +122,35 @@ def test_cli_bad_input(tmp_path, dftag):
     save_coco(random_coco(0, 1), tmp_path / "annotations.json")
     code, _, err = dftag("split", tmp_path)
     assert code == 1 and "group" in err and not (tmp_path / "train.json").exists()
+
+
+def _one_fake_group_coco() -> dict:
+    """Three originals; only orig0 has a fake, so two of three splits cannot get a fake box."""
+    images, anns = [], []
+    for video, group, label in [("orig0", "orig0", REAL), ("fake0", "orig0", FAKE), ("orig1", "orig1", REAL),
+                                ("orig2", "orig2", REAL)]:
+        for f in range(2):
+            iid = len(images) + 1
+            images.append({"id": iid, "file_name": f"{video}/{f:06d}.jpg", "width": 64, "height": 48,
+                           "video": f"{video}.mp4", "frame_index": f, "timestamp": f / 25, "group": group})
+            anns.append({"id": iid, "image_id": iid, "category_id": label, "bbox": [1.0, 1.0, 9.0, 9.0],
+                         "area": 81.0, "iscrowd": 0})
+    return new_coco(images, anns)
+
+
+def test_split_without_a_class_is_a_warning_in_the_result_and_on_the_command_line(tmp_path, dftag):
+    coco = _one_fake_group_coco()
+    result = split_dataset(coco, 0.3, 0.3, 0)
+    lacking = sorted(s for s in SPLITS if result.counts[s]["fake boxes"] == 0)
+    assert len(lacking) == 2
+    assert result.warnings == [f"split {s!r} has no fake box (the dataset has 2 in 1 group): its fake AP cannot "
+                               f"be measured; try another seed or a larger fraction, or add fake footage"
+                               for s in SPLITS if s in lacking]
+    assert split_dataset(random_coco(7, n_originals=12), 0.2, 0.2, 3).warnings == []
+    assert split_dataset(coco, 0.0, 0.0, 0).warnings == []  # train alone holds everything
+
+    save_coco(coco, tmp_path / "annotations.json")
+    code, out, err = dftag("split", tmp_path, "--val", "0.3", "--test", "0.3")
+    assert code == 0, err
+    warned = [ln for ln in err.splitlines() if ln.startswith("warning: split ")]
+    assert warned == [f"warning: {w}" for w in result.warnings]

@@ -19,7 +19,7 @@ from dftag.training.run_folder import METRIC_COLUMNS
 REPO = Path(__file__).resolve().parents[1]
 # tiny and fast: 64 px input, 2-image batches, in-process data loading, a fixed seed
 TINY = ["--image-size", "64", "--batch-size", "2", "--workers", "0", "--device", "cpu", "--seed", "1",
-        "--no-pretrained"]
+        "--no-pretrained", "--crop-size", "32", "--classifier-epochs", "1"]
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def cli(*args: str) -> subprocess.Popen:
 
 
 def test_killed_run_resumes_to_the_same_weights(face_dataset, dftag, tmp_path):
-    data = face_dataset(n_train=6, n_val=3)
+    data = face_dataset(n_train=7, n_val=3)  # 7 images in batches of 2: the epoch ends with a batch of 3
     common = ["train", "--data", data, "--epochs", "2", *TINY, "--self-blend", "0.5", "--balanced"]
     code, out, err = dftag(*common, "--out", tmp_path / "straight")
     assert code == 0, err
@@ -73,7 +73,9 @@ def test_killed_run_resumes_to_the_same_weights(face_dataset, dftag, tmp_path):
     assert [r["loss"] for r in rows] == [r["loss"] for r in metrics(tmp_path / "straight")]
     for key in ("val_AP50_real", "val_AP50_fake", "val_mAP50", "val_mAP"):
         assert 0.0 <= float(rows[-1][key]) <= 1.0
-    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "last.pt", "best.pt"}
+    # the default model is two-stage: its crop classifier's files come after the SSD's
+    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "last.pt", "best.pt",
+                                               "classifier_metrics.csv", "classifier_last.pt"}
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["arch"] == "ssdlite-mnv2" and best["image_size"] == 64
 
@@ -140,3 +142,40 @@ def test_two_process_ddp_on_cpu(face_dataset, tmp_path):
     # each process took 4 of the 8 images: 2 steps of 2 per epoch
     assert ckpt["scheduler"]["last_epoch"] == 2
     assert not any(p.name.startswith(".") for p in run.iterdir())  # no leftover temporary files
+
+
+@pytest.mark.parametrize("n, batch, sizes", [(7, 3, [3, 2, 2]), (17, 16, [9, 8]), (5, 2, [2, 3]), (6, 4, [4, 2]),
+                                             (8, 4, [4, 4]), (3, 8, [3])])
+def test_every_training_image_is_used_and_no_step_sees_one_image(face_dataset, tmp_path, n, batch, sizes):
+    from dftag.training.config import TrainConfig
+    from dftag.training.train import Process, Trainer
+
+    data = face_dataset(n_train=n, n_val=1)
+    config = TrainConfig.for_model("ssdlite-mnv2", data=str(data), out=str(tmp_path / "run"), image_size=32,
+                                   batch_size=batch, workers=0, device="cpu", seed=1, pretrained=False)
+    trainer = Trainer(config, Process(0, 1, torch.device("cpu")), resume=False)
+    for epoch in (0, 1):
+        trainer.sampler.set_epoch(epoch)
+        batches = list(trainer.loader.batch_sampler)
+        assert [len(b) for b in batches] == sizes and len(trainer.loader) == len(sizes) == trainer.steps_per_epoch
+        assert sorted(index for b in batches for index, _ in b) == list(range(n))  # each image once per epoch
+        assert [len(images) for images, _ in trainer.loader] == sizes
+
+
+def test_val_split_without_fakes_warns_once_at_the_start(face_dataset, dftag, tmp_path):
+    import json
+
+    data = face_dataset(n_train=4, n_val=3)
+    val = json.loads((data / "val.json").read_text())
+    val["annotations"] = [a for a in val["annotations"] if a["category_id"] == 1]  # real faces only
+    (data / "val.json").write_text(json.dumps(val))
+    code, out, err = dftag("train", "--data", data, "--out", tmp_path / "run", "--epochs", "2", "--model",
+                           "ssdlite-mnv2", *TINY)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1, err
+    assert "val.json" in warnings[0] and "no fake face" in warnings[0] and "best.pt" in warnings[0]
+    assert err.index("warning") < err.index("epoch=1")  # at the start, before the first epoch's line
+    assert "val_AP50_fake=n/a" in err and "val_AP50_fake=-1" not in err
+    assert "fake n/a" in out and "-1.0000" not in out
+    assert [float(r["val_AP50_fake"]) for r in metrics(tmp_path / "run")] == [-1.0, -1.0]  # COCO's convention

@@ -2,19 +2,26 @@
 
 Each subcommand lives in its own module under :mod:`dftag.tools.commands` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` to a ``run(args) -> int`` function. User errors are raised as
-:class:`dftag.core.errors.DftagError` and printed here as one line, with a non-zero exit and no traceback.
+:class:`dftag.core.errors.DftagError` and printed here as one line, on a line of its own (progress bars left
+open are closed first), with a non-zero exit and no traceback. A closed output pipe (``dftag info DS | head -1``)
+ends the command quietly, as other Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
 
 import dftag.tools.commands
 from dftag.core.errors import DftagError
-from dftag.tools.commands._common import error_line
+from dftag.tools.commands._common import close_progress_bars, error_line, print_error
+
+# the exit status of a process ended by SIGPIPE, as a shell reports it
+BROKEN_PIPE_EXIT = 128 + getattr(signal, "SIGPIPE", 13)
 
 DESCRIPTION = """\
 dftag: find every face in a video frame and tag it real or fake.
@@ -49,11 +56,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except DftagError as err:
-        print(f"dftag {args.command}: error: {error_line(err)}", file=sys.stderr)
+        close_progress_bars()
+        print_error(args.command, error_line(err))
         return 1
     except KeyboardInterrupt:
+        close_progress_bars()
         print(f"dftag {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # some other pipe broke: a bug, not the reader going away
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``| head``)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is left at exit cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests): nothing to flush
+        pass
 

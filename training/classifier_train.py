@@ -39,7 +39,7 @@ from dftag.core.errors import DftagError
 from dftag.detector.checkpoint import load_checkpoint, with_classifier, write_checkpoint
 from dftag.detector.classifier import FaceClassifier
 from dftag.eval.video_metrics import log_loss, roc_auc
-from dftag.training.config import ClassifierConfig, build_optimizer, lr_factor, parameter_groups
+from dftag.training.config import ClassifierConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
 from dftag.training.crops import CropDataset, ValidationCrops, build_units, collate_units
 from dftag.training.data import sample_seed
 from dftag.training.run_folder import (BEST_FILE, CLASSIFIER_LAST_FILE, CLASSIFIER_METRIC_COLUMNS,
@@ -94,6 +94,7 @@ class ClassifierTrainer:
                              "(and, for 'pairs', fakes)", self.train_set.source, parameter="fake_source")
         self.crops = CropDataset(self.train_set, self.units, config.spec())
         self.val_crops = ValidationCrops(self.val_set, config.spec())
+        torch.manual_seed(seed)  # the stage's initialisation and dropout depend on the seed only, not on the SSD stage
         self.model = FaceClassifier(config.spec(), pretrained_backbone=pretrained).to(device)
         self.optimizer = build_optimizer(_OptimizerSettings(config), parameter_groups(self.model, config.weight_decay))
         self.steps_per_epoch = math.ceil(len(self.units) / config.batch_size)
@@ -157,15 +158,10 @@ class ClassifierTrainer:
             lr = self.optimizer.param_groups[0]["lr"]
             logits = self.model(crops.to(self.device))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.to(self.device))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+            if not optimizer_step(loss, self.model, self.optimizer, self.scheduler, self.config.grad_clip):
                 raise DftagError(f"classifier training diverged at epoch {self.epoch + 1}, step {steps + 1}: "
                                  f"loss {loss.item():.4g} (try a lower {{parameter}})", self.run_dir,
                                  parameter="lr")
-            self.optimizer.step()
-            self.scheduler.step()
             total += loss.item()
             steps += 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -183,10 +179,9 @@ class ClassifierTrainer:
         writer.writeheader()
         writer.writerows(self.history)
         write_text(self.run_dir / CLASSIFIER_METRICS_FILE, buffer.getvalue())
-        best = FaceClassifier(self.config.spec(), pretrained_backbone=False)
-        best.load_state_dict(self.best_state)
-        for name, classifier in ((BEST_FILE, best), (LAST_FILE, self.model)):
-            write_checkpoint(self.run_dir / name, with_classifier(load_checkpoint(self.run_dir / name), classifier))
+        for name, weights in ((BEST_FILE, self.best_state), (LAST_FILE, state["model"])):
+            ckpt = with_classifier(load_checkpoint(self.run_dir / name), self.config.spec(), weights)
+            write_checkpoint(self.run_dir / name, ckpt)
 
 
 class _OptimizerSettings:

@@ -161,3 +161,19 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def optimizer_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   scheduler: torch.optim.lr_scheduler.LRScheduler, grad_clip: float) -> bool:
+    """Back-propagate ``loss``, clip the gradients' L2 norm to ``grad_clip`` and step ``optimizer`` and
+    ``scheduler``; ``False`` (nothing stepped) when the loss or the gradient norm is not finite. Under DDP the
+    gradients are all-reduced by then, so every process sees the same norm."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if not (torch.isfinite(loss) and torch.isfinite(norm)):
+        return False
+    optimizer.step()
+    scheduler.step()
+    return True
+

@@ -27,8 +27,9 @@ mapooon/SelfBlendedImages, ``src/utils/sbi.py`` and ``blend.py``). From every re
    outside the box grown by ``context``) unchanged.
 
 Entry points: :func:`self_blend` (a whole frame with several boxes, for the single-stage detector's
-``--self-blend``), :func:`self_blend_crop` (a face crop, for the classifier: returns the real/fake pair and the
-mask) and :func:`blend_face` (one face of a frame, in place, no JPEG). All randomness comes from the given
+``--self-blend``; JPEG included), :func:`self_blend_crop` (a face crop, for the classifier: the real/fake pair
+and the mask, before JPEG: the caller compresses every training pair alike, self-blended or not, with
+:func:`random_jpeg`) and :func:`blend_face` (one face of a frame, in place, no JPEG). All randomness comes from the given
 ``numpy`` Generator, in a fixed order: the same seed gives the same images.
 
 Coordinates: boxes are absolute pixel ``xyxy`` of the image they are passed with; landmarks are ``(5, 2)`` xy
@@ -165,7 +166,8 @@ class FaceShape:
     ``taper`` (> 0: wider at the brows than at the chin). The defaults fit dftag's auto-label boxes (a box of
     the changed region of a face swap); :data:`DETECTOR_BOX_SHAPE` fits face-detector boxes (MTCNN's, forehead
     to chin). Both were fitted by ``benchmarks/sbi_mask.py --fit`` on FaceForensics++ pairs kept out of its
-    measurement.
+    measurement, so that the blended region (after :func:`soft_mask`'s erosion) matches the real one; the hard
+    shape is therefore a little larger than the box. A blend on a frame is still cut at the box.
     """
 
     half_width: float = 1.02
@@ -219,7 +221,7 @@ class SelfBlendConfig:
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # peak mask opacity, drawn uniformly
     target_transform_p: float = 0.5  # face crops: how often the target, not the source, gets the transforms
     jpeg_quality: tuple[int, int] = (40, 100)  # whole numbers, inclusive
-    jpeg_probability: float = 0.5  # per image (per crop pair); 0: no JPEG step
+    jpeg_probability: float = 0.5  # per frame or crop pair (random_jpeg); 0: no JPEG step
     min_size: int = 8  # pixels: faces whose box (clipped to the image) is smaller on a side are left alone
 
 
@@ -338,7 +340,8 @@ def _blend(canvas: np.ndarray, box: np.ndarray, rng: np.random.Generator, config
     else:
         source = source_transform(source, rng, config)
     source, hard = random_warp(source, hard, box, rng, config)
-    mask = soft_mask(hard, box, rng, config, limit) * np.float32(config.blend_ratios[rng.integers(len(config.blend_ratios))])
+    ratio = config.blend_ratios[rng.integers(len(config.blend_ratios))]
+    mask = soft_mask(hard, box, rng, config, limit) * np.float32(ratio)
     if not mask.any():
         return None
     fake = mask[..., None] * source + (1 - mask[..., None]) * target
@@ -398,7 +401,7 @@ def random_jpeg(images: Sequence[np.ndarray], rng: np.random.Generator,
 class SelfBlended:
     """A self-blended training pair from one face crop: ``real`` and ``fake`` uint8 RGB (the same size as the
     crop; ``real`` is the crop, or the crop with SBI's transforms when they went to the target) and ``mask``,
-    the float32 blend mask (0..1, blend ratio included) that made ``fake`` from ``real`` before JPEG."""
+    the float32 blend mask (0..1, blend ratio included) that made ``fake`` from ``real``. No JPEG yet."""
 
     real: np.ndarray
     fake: np.ndarray
@@ -411,8 +414,8 @@ def self_blend_crop(crop: np.ndarray, box: np.ndarray, rng: np.random.Generator,
     """SBI on one face crop (the classifier's input): ``box`` is the face's box and ``landmarks`` (optional) its
     points, in crop pixels (see :mod:`dftag.detector.face_crop`). The whole crop is the canvas, and the blend
     may reach ``config.context`` (of the box) past the box on each side, so that a landmark hull wider than the
-    box is not cut square. The pair then goes through :func:`random_jpeg` together. ``None`` when the face is
-    under ``config.min_size`` or its mask is empty."""
+    box is not cut square. No JPEG: pass the pair through :func:`random_jpeg` together, as every other
+    training pair. ``None`` when the face is under ``config.min_size`` or its mask is empty."""
     box = np.asarray(box, dtype=np.float64)
     if not _large_enough(box, crop.shape[0], crop.shape[1], config.min_size):
         return None
@@ -422,7 +425,6 @@ def self_blend_crop(crop: np.ndarray, box: np.ndarray, rng: np.random.Generator,
     if done is None:
         return None
     fake, real, mask = done
-    real, fake = random_jpeg([real, fake], rng, config)
     return SelfBlended(real=real, fake=fake, mask=mask)
 
 

@@ -12,7 +12,12 @@ One run lives in a folder ``RUN/``:
 
 All four are written atomically, by process 0 only, best.pt before last.pt, so a run killed at any moment
 resumes from a consistent last.pt. The data order and every augmentation are functions of ``(seed, epoch,
-position)`` (:mod:`dftag.training.data`), so a resumed run repeats the interrupted epoch exactly.
+position)`` (:mod:`dftag.training.data`), so a resumed run repeats the interrupted epoch exactly. Every
+image of an epoch is trained on: the epoch is cut into batches of ``batch_size`` without dropping a remainder,
+and a remainder of one image is merged so that no step sees a single image (:func:`batch_sizes`).
+
+A val split without real (or without fake) faces makes validation one-sided; the run says so once at its
+start (:func:`validation_warnings`).
 
 Learning-rate rule: ``lr(step) = lr * lr_factor(step, epochs * steps_per_epoch, warmup_steps)`` with the
 ``epochs`` of the current invocation: resuming a finished run with a larger ``--epochs`` stretches the cosine
@@ -32,7 +37,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +47,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from dftag.core.atomic import write_json, write_text
@@ -52,9 +57,9 @@ from dftag.core.errors import DftagError
 from dftag.detector.device import resolve_device
 from dftag.detector.checkpoint import load_checkpoint, save_checkpoint
 from dftag.training.classifier_train import ClassifierTrainer
-from dftag.training.config import TrainConfig, build_optimizer, lr_factor, parameter_groups
+from dftag.training.config import TrainConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
 from dftag.training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, METRIC_COLUMNS, METRICS_FILE
-from dftag.training.data import FaceDataset, TrainSampler, class_balanced_weights, collate
+from dftag.training.data import FaceDataset, SampleKey, TrainSampler, class_balanced_weights, collate
 from dftag.detector.inference import Detector
 from dftag.detector.models import build_model
 from dftag.eval.detection import evaluate_detections
@@ -176,12 +181,75 @@ def validate(model: torch.nn.Module, val: Dataset, device: torch.device, batch_s
         "val_mAP50": scores["mAP50"], "val_mAP": scores["mAP"]}
 
 
-class Trainer:
-    """One training run; build with a resolved config and call :meth:`run`."""
+def batch_sizes(n: int, batch_size: int) -> list[int]:
+    """The sizes of the batches an epoch of ``n`` samples is cut into: every sample is used, in batches of
+    ``batch_size``, and a last batch of a single sample (batch norm in training mode needs two values per
+    channel, and SSDLite's last feature maps are 1x1) is avoided: the last full batch and the one sample left
+    over are split into two halves, or, with ``batch_size`` 2, become one batch of 3. Only ``n < 2`` gives a
+    batch of one."""
+    full, rest = divmod(n, batch_size)
+    if rest != 1 or full == 0:
+        return [batch_size] * full + ([rest] if rest else [])
+    if batch_size == 2:
+        return [2] * (full - 1) + [3]
+    return [batch_size] * (full - 1) + [(batch_size + 2) // 2, (batch_size + 1) // 2]
 
-    def __init__(self, config: TrainConfig, process: Process, resume: bool):
+
+class EpochBatches(Sampler[list[SampleKey]]):
+    """The keys of ``sampler``'s current epoch cut into consecutive batches of :func:`batch_sizes`: a pure
+    function of the epoch's order, so a resumed epoch has the same batches."""
+
+    def __init__(self, sampler: TrainSampler, batch_size: int):
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def __len__(self) -> int:
+        return len(batch_sizes(len(self.sampler), self.batch_size))
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        keys = list(self.sampler)
+        start = 0
+        for size in batch_sizes(len(keys), self.batch_size):
+            yield keys[start:start + size]
+            start += size
+
+
+def validation_warnings(val: Dataset) -> list[str]:
+    """What makes validation one-sided: a class (real, fake) without a face that counts (not crowd, not
+    difficult) in ``val``. Its validation AP is then n/a (-1 in ``metrics.csv``, COCO's convention) and
+    best.pt is chosen on the other class alone (or, without any face, is the first epoch's)."""
+    counted = {a["category_id"] for a in val.coco.get("annotations", [])
+               if not a.get("iscrowd") and not a.get("difficult")}
+    missing = [name for k, name in CLASS_NAMES.items() if k not in counted]
+    if not missing:
+        return []
+    if len(missing) == len(CLASS_NAMES):
+        return [f"{val.source} has no {' or '.join(CLASS_NAMES.values())} face: every validation AP is n/a "
+                "(-1 in metrics.csv) and best.pt stays the first epoch's"]
+    present = [name for name in CLASS_NAMES.values() if name not in missing]
+    return [f"{val.source} has no {name} face: val_AP50_{name} is n/a (-1 in metrics.csv) and best.pt is "
+            f"chosen on {' and '.join(present)} faces only" for name in missing]
+
+
+def log_warning(message: str) -> None:
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def _log_value(name: str, value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if name.startswith("val_") and value == -1 else f"{value:.4g}"
+    return str(value)
+
+
+class Trainer:
+    """One training run; build with a resolved config and call :meth:`run`. :attr:`warnings` are the
+    :func:`validation_warnings` of the val split; :meth:`run` gives each to ``warn`` once, before the first
+    epoch (on process 0)."""
+
+    def __init__(self, config: TrainConfig, process: Process, resume: bool,
+                 warn: Callable[[str], None] = log_warning):
         self.config = config
         self.process = process
+        self.warn = warn
         self.run_dir = Path(config.out)
         checkpoint = self._check_run_dir(resume)
         seed_everything(config.seed)
@@ -189,14 +257,15 @@ class Trainer:
         self.val_set = load_dataset(config.data, "val")
         if len(self.train_set.images) < 2:
             raise DftagError("the train split needs at least 2 images", self.train_set.source)
+        self.warnings = validation_warnings(self.val_set)
         self.data = FaceDataset(self.train_set, config.image_size, config.augment, config.self_blend)
         weights = class_balanced_weights([labels for _, labels in self.data.targets]) if config.balanced else None
         self.sampler = TrainSampler(len(self.data), seed=config.seed, weights=weights,
                                     num_replicas=process.world_size, rank=process.rank)
-        self.loader = DataLoader(self.data, batch_size=min(config.batch_size, self.sampler.num_samples),
-                                 sampler=self.sampler, num_workers=config.workers, collate_fn=collate,
-                                 pin_memory=process.device.type == "cuda", drop_last=True,
-                                 persistent_workers=config.workers > 0)
+        # every image of the epoch is used; no step sees a single image (see batch_sizes)
+        self.loader = DataLoader(self.data, batch_sampler=EpochBatches(self.sampler, config.batch_size),
+                                 num_workers=config.workers, collate_fn=collate,
+                                 pin_memory=process.device.type == "cuda", persistent_workers=config.workers > 0)
         self.model = build_model(config.arch, pretrained_backbone=config.pretrained and checkpoint is None,
                                  init=config.init if checkpoint is None else None,
                                  image_size=config.image_size).to(process.device)
@@ -245,6 +314,8 @@ class Trainer:
     def run(self) -> list[dict[str, Any]]:
         """Train the remaining epochs; returns the metrics rows of the whole run."""
         if self.process.is_main:
+            for message in self.warnings:
+                self.warn(message)
             write_json(self.run_dir / CONFIG_FILE, self.config.to_dict(), indent=2)
         while self.epoch < self.config.epochs:
             start = time.perf_counter()
@@ -256,8 +327,7 @@ class Trainer:
             self.history.append(row)
             if self.process.is_main:
                 self.save(row)
-                tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in row.items()), file=sys.stderr)
+                tqdm.write(" ".join(f"{k}={_log_value(k, v)}" for k, v in row.items()), file=sys.stderr)
             self.process.barrier()
         return self.history
 
@@ -291,16 +361,9 @@ class Trainer:
         targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
         losses = self.train_model(images, targets)
         loss = losses["bbox_regression"] + losses["classification"]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # after backward the gradients are all-reduced, so every process sees the same non-finite norm
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        if not (torch.isfinite(loss) and torch.isfinite(norm)):
-            raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss {loss.item():.4g}, "
-                             f"gradient norm {norm.item():.4g} (try a lower {{parameter}})", self.run_dir,
-                             parameter="lr")
-        self.optimizer.step()
-        self.scheduler.step()
+        if not optimizer_step(loss, self.model, self.optimizer, self.scheduler, self.config.grad_clip):
+            raise DftagError(f"training diverged at epoch {self.epoch + 1}, step {step}: loss {loss.item():.4g} "
+                             "(try a lower {parameter})", self.run_dir, parameter="lr")
         return torch.stack([loss, losses["bbox_regression"], losses["classification"]]).detach().double().cpu()
 
     def save(self, row: dict[str, Any]) -> None:
@@ -316,12 +379,14 @@ class Trainer:
         write_metrics(self.run_dir / METRICS_FILE, self.history)
 
 
-def train(config: TrainConfig, resume: bool = False) -> list[dict[str, Any]]:
+def train(config: TrainConfig, resume: bool = False, warn: Callable[[str], None] = log_warning
+          ) -> list[dict[str, Any]]:
     """Run (or, with ``resume``, continue) training as described in the module docstring; a two-stage model
     (``config.classifier`` set) then trains its crop classifier (:mod:`dftag.training.classifier_train`).
-    Returns the SSD stage's metrics rows."""
+    ``warn`` is called once per :func:`validation_warnings` line, before the first epoch (default: a
+    ``warning:`` line on stderr). Returns the SSD stage's metrics rows."""
     with process_group(config.device) as process:
-        history = Trainer(config, process, resume).run()
+        history = Trainer(config, process, resume, warn).run()
         if config.classifier is not None:
             if process.is_main:
                 stage = ClassifierTrainer(config.classifier, config.data, Path(config.out), seed=config.seed,

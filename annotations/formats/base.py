@@ -53,7 +53,8 @@ class StillImage:
     source: Path  # the annotation file that names it
     size: tuple[int, int] | None = None  # (width, height) declared by the export
     relative: bool = False
-    extra: dict = field(default_factory=dict)  # canonical image fields the export carries (video, group, ...)
+    extra: dict = field(default_factory=dict)  # canonical image fields the export carries (CARRIED_FIELDS)
+    image_id: int | None = None  # the image's id in the export (COCO), kept when all ids are valid
 
 
 @dataclass
@@ -98,15 +99,18 @@ def make_box(label: str, x1: float, y1: float, x2: float, y2: float, source: Pat
 def to_int(value, source: Path, where: str, what: str) -> int:
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DftagError(f"{what} is not a number: {value!r}", source, where) from None
 
 
 def to_float(value, source: Path, where: str, what: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise DftagError(f"{what} is not a number: {value!r}", source, where) from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise DftagError(f"{what} is not a finite number: {value!r}", source, where)
+    return number
 
 
 def find_media(name: str, dirs: Iterable[Path | None]) -> Path | None:
@@ -215,6 +219,43 @@ def labelled_boxes(dataset) -> list[tuple[dict, list[tuple[str, list[float], dic
     by_image = dataset.annotations_by_image()
     return [(image, [(CLASS_NAMES[a["category_id"]], xywh_to_xyxy(a["bbox"]), a) for a in by_image[image["id"]]])
             for image in dataset.images]
+
+
+# Canonical image fields the writers carry beside the boxes (COCO in the image entries, VOC in a <dftag>
+# element, YOLO in a sidecar JSON, CSV in extra columns) and the readers bring back, so that a dataset exported
+# and converted back keeps its file names, its videos and its groups (a later split keeps each video together).
+CARRIED_FIELDS = ("file_name", "video", "frame_index", "timestamp", "group", "video_label", "original")
+
+
+def carried_fields(image: dict) -> dict:
+    """The :data:`CARRIED_FIELDS` of a canonical image entry that are set."""
+    return {k: image[k] for k in CARRIED_FIELDS if image.get(k) is not None}
+
+
+def parse_carried(fields: dict, source: Path, where: str, *, text: bool = False) -> dict:
+    """Check carried image fields read from an export (``text``: given as strings, as XML and CSV hold them,
+    and converted to their types); a :class:`DftagError` naming ``source`` and ``where`` when one is wrong.
+    ``group`` numbers become strings."""
+    from dftag.annotations.dataset import IMAGE_FIELD_CHECKS
+
+    out = {}
+    for key in CARRIED_FIELDS:
+        value = fields.get(key)
+        if value is None or (text and isinstance(value, str) and not value.strip()):
+            continue
+        if text and isinstance(value, str):
+            value = value.strip()
+            try:
+                value = {"frame_index": int, "timestamp": float}.get(key, str)(value)
+            except ValueError:
+                raise DftagError(f"{key} is not a number: {value!r}", source, where) from None
+        if key == "group" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        check, what = IMAGE_FIELD_CHECKS[key]
+        if not check(value):
+            raise DftagError(f"{key} must be {what}, got {value!r}", source, where)
+        out[key] = value
+    return out
 
 
 def fmt(value: float, digits: int = 3) -> str:

@@ -9,7 +9,10 @@ all box fields empty is an image without boxes. Images are looked up in ``media`
 ``images/`` beside it.
 
 Writing: :func:`write` puts ``annotations.csv`` (default layout, class ids 1 real / 2 fake) and ``images/``
-in ``out_dir``; images without boxes get one row with empty box fields.
+in ``out_dir``; images without boxes get one row with empty box fields. The canonical image fields ``video``,
+``frame_index``, ``timestamp``, ``group``, ``video_label`` and ``original`` follow as extra columns after the six
+of the layout (readers that take columns by position, like ssd_keras, or by name ignore them); :func:`read` takes
+them, when the header has them, from each image's first row, so a video's frames keep their group.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ from pathlib import Path
 from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import CLASS_IDS, Dataset
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, fmt, labelled_boxes,
-                                      link_or_copy, make_box, require_files)
+from dftag.annotations.formats.base import (CARRIED_FIELDS, Annotations, StillImage, carried_fields, files_under,
+                                            find_media, fmt, labelled_boxes, link_or_copy, make_box, parse_carried,
+                                            require_files)
 
 FIELDS = ("image", "xmin", "ymin", "xmax", "ymax", "label")
 DEFAULT_COLUMNS = {"image": "image_name", "xmin": "xmin", "xmax": "xmax", "ymin": "ymin", "ymax": "ymax",
                    "label": "class_id"}
 DEFAULT_CLASS_NAMES = {cid: name for name, cid in CLASS_IDS.items()}
 CSV_FILE = "annotations.csv"
+EXTRA_COLUMNS = tuple(k for k in CARRIED_FIELDS if k != "file_name")  # the image_name column holds file_name
 
 
 def parse_columns(spec: str | None) -> dict[str, str]:
@@ -58,6 +63,8 @@ def read_file(csv_path: Path, media: Path | None = None, columns: dict[str, str]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DftagError(f"cannot read CSV: {e}", csv_path) from None
     images: dict[str, list] = {}
+    extras: dict[str, dict] = {}
+    extra_columns = [c for c in EXTRA_COLUMNS if c in header and c not in columns.values()]
     for line, row in enumerate(rows, start=2):
         where = f"line {line}"
         if None in row or any(row.get(c) is None for c in columns.values()):
@@ -67,6 +74,8 @@ def read_file(csv_path: Path, media: Path | None = None, columns: dict[str, str]
         if not name:
             raise DftagError("empty image name", csv_path, where)
         boxes = images.setdefault(name, [])
+        if extra_columns and name not in extras:
+            extras[name] = parse_carried({c: row[c] for c in extra_columns}, csv_path, where, text=True)
         coords = [row[columns[k]].strip() for k in ("xmin", "ymin", "xmax", "ymax")]
         if not any(coords) and not row[columns["label"]].strip():
             continue
@@ -77,7 +86,8 @@ def read_file(csv_path: Path, media: Path | None = None, columns: dict[str, str]
             pass
         boxes.append(make_box(label, *coords, source=csv_path, where=where))
     dirs = [media, csv_path.parent, csv_path.parent / "images"]
-    return Annotations(images=[StillImage(name=name, path=find_media(name, dirs), boxes=boxes, source=csv_path)
+    return Annotations(images=[StillImage(name=name, path=find_media(name, dirs), boxes=boxes, source=csv_path,
+                                          extra=extras.get(name, {}))
                                for name, boxes in images.items()])
 
 
@@ -92,14 +102,16 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
 
 def write(dataset: Dataset, out_dir: str | Path, force: bool = False) -> None:
     """Write ``dataset`` as ``annotations.csv`` (ssd_keras layout) plus ``images/`` (atomically)."""
-    header = list(DEFAULT_COLUMNS.values())
+    header = [*DEFAULT_COLUMNS.values(), *EXTRA_COLUMNS]
     with atomic_dir(out_dir, overwrite=force) as tmp:
         with open(tmp / CSV_FILE, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(header)
             for image, boxes in labelled_boxes(dataset):
                 link_or_copy(dataset.image_path(image), tmp / "images" / image["file_name"])
+                fields = carried_fields(image)
+                extra = [repr(v) if isinstance(v, float) else v for v in (fields.get(c, "") for c in EXTRA_COLUMNS)]
                 if not boxes:
-                    writer.writerow([image["file_name"], "", "", "", "", ""])
+                    writer.writerow([image["file_name"], "", "", "", "", "", *extra])
                 for name, (x1, y1, x2, y2), _ in boxes:
-                    writer.writerow([image["file_name"], fmt(x1), fmt(x2), fmt(y1), fmt(y2), CLASS_IDS[name]])
+                    writer.writerow([image["file_name"], fmt(x1), fmt(x2), fmt(y1), fmt(y2), CLASS_IDS[name], *extra])

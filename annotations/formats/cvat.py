@@ -5,14 +5,17 @@ each, searched recursively), or the folder of an extracted CVAT export zip (``an
 ``images/`` for image tasks).
 
 **CVAT for video** (``<track id label source><box frame xtl ytl xbr ybr outside occluded keyframe z_order/>``):
-box coordinates are pixels of the task's frames, whose size is ``<meta><task><original_size>``. A track is
-visible from each box with ``outside="0"`` up to the next box of the track, linearly interpolated between the
-two (CVAT exports every frame, so this reproduces them exactly; a hand-made file with keyframes only is
-filled in the way CVAT fills it). ``outside="1"`` hides the track until its next box. A last box that is not
-outside keeps the track visible to the task's last frame (``<stop_frame>``, else ``<size>`` - 1), as in CVAT.
-Task frame ``f`` is decoded video frame ``start_frame + f * step`` (``<start_frame>``, ``<frame_filter>
-step=N``; 0 and 1 when absent). The video is ``<meta><task><source>`` looked up in ``media`` and beside the
-XML, or a video named like the XML file.
+box coordinates are pixels of the task's frames, whose size is ``<meta><task><original_size>``. Frame numbers
+are **absolute video frames**: a task (or job) that starts at ``<start_frame>`` and keeps every N-th frame
+(``<frame_filter>step=N</frame_filter>``) holds video frames ``start_frame + i * N`` for task frames ``i`` =
+0 .. ``<size>`` - 1 (up to ``<stop_frame>``), and CVAT's exporter writes each box at ``start_frame + i * N``
+(``abs_frame_id`` in ``cvat/apps/dataset_manager/bindings.py``). A box on a frame that is not one of the task's
+is an error. A track is visible from each box with ``outside="0"`` up to the next box of the track, linearly
+interpolated over the task frames between the two (CVAT exports every task frame, so this reproduces them
+exactly; a hand-made file with keyframes only is filled in the way CVAT fills it). ``outside="1"`` hides the
+track until its next box. A last box that is not outside keeps the track visible to the task's last frame,
+as in CVAT. The video is ``<meta><task><source>`` looked up in ``media`` and beside the XML, or a video named
+like the XML file.
 
 **CVAT for images** (``<image id name width height><box label xtl ytl xbr ybr occluded/></image>``): pixel
 boxes of each image; images are looked up as named, in ``media``, beside the XML and in its ``images/``.
@@ -20,6 +23,7 @@ boxes of each image; images are looked up as named, in ``media``, beside the XML
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from dftag.core.errors import DftagError, Warnings
@@ -58,8 +62,51 @@ def _box(el, label: str, xml: Path, where: str, track_id: int | None = None) -> 
                     track_id=track_id)
 
 
-def _track_frames(track, xml: Path, last_frame: int | None) -> dict[int, Box]:
-    """Task frame -> visible box of one ``<track>``, filling frames between boxes by linear interpolation."""
+@dataclass(frozen=True)
+class _TaskFrames:
+    """Which video frames a CVAT task (or job) holds: ``start + i * step`` for task frames ``i`` = 0 .. ``last``."""
+
+    start: int
+    step: int
+    last: int | None  # last task frame; None when the export says neither size nor stop frame
+
+    def task_frame(self, frame: int, xml: Path, where: str) -> int:
+        """The task frame of the absolute video ``frame`` a box is written at; error if the task lacks it."""
+        i, off = divmod(frame - self.start, self.step)
+        if off or i < 0 or (self.last is not None and i > self.last):
+            end = "" if self.last is None else f" to {self.video_frame(self.last)}"
+            raise DftagError(f"box frame {frame} is not a frame of this task (video frames {self.start}{end}"
+                             f"{f' in steps of {self.step}' if self.step > 1 else ''}); CVAT writes absolute "
+                             f"video frame numbers, start_frame + i * step", xml, where)
+        return i
+
+    def video_frame(self, i: int) -> int:
+        return self.start + i * self.step
+
+
+def _task_frames(task, xml: Path) -> _TaskFrames:
+    start = to_int(_text(task, "start_frame") or 0, xml, "start_frame", "start_frame")
+    step = 1
+    frame_filter = (_text(task, "frame_filter") or "").replace(" ", "")
+    if frame_filter:
+        if not frame_filter.startswith("step="):
+            raise DftagError(f"unsupported frame_filter {frame_filter!r} (CVAT writes 'step=N')", xml, "frame_filter")
+        step = to_int(frame_filter[len("step="):], xml, "frame_filter", "frame step")
+    if start < 0 or step < 1:
+        raise DftagError(f"start_frame must be >= 0 and the frame step >= 1, got {start} and {step}", xml)
+    candidates = []
+    size = _text(task, "size")
+    if size is not None:
+        candidates.append(to_int(size, xml, "size", "task size") - 1)
+    stop = _text(task, "stop_frame")
+    if stop is not None:
+        candidates.append((to_int(stop, xml, "stop_frame", "stop_frame") - start) // step)
+    return _TaskFrames(start, step, min(candidates) if candidates else None)
+
+
+def _track_frames(track, xml: Path, frames: _TaskFrames) -> dict[int, Box]:
+    """Video frame -> visible box of one ``<track>``, filling the task frames between boxes by linear
+    interpolation (over task frames, as CVAT does: with a frame step, only every step-th video frame)."""
     track_id = to_int(track.get("id"), xml, "track", "track id")
     label = track.get("label")
     if not label:
@@ -67,26 +114,28 @@ def _track_frames(track, xml: Path, last_frame: int | None) -> dict[int, Box]:
     keys: dict[int, tuple[Box, bool]] = {}
     for el in track.findall("box"):
         frame = to_int(el.get("frame"), xml, f"track {track_id}", "box frame")
+        where = f"track {track_id}, frame {frame}"
         if frame < 0:
             raise DftagError(f"negative frame number {frame}", xml, f"track {track_id}")
-        keys[frame] = (_box(el, label, xml, f"track {track_id}, frame {frame}", track_id), el.get("outside") == "1")
+        keys[frames.task_frame(frame, xml, where)] = (_box(el, label, xml, where, track_id), el.get("outside") == "1")
     out: dict[int, Box] = {}
-    frames = sorted(keys)
-    for i, frame in enumerate(frames):
-        box, outside = keys[frame]
+    order = sorted(keys)
+    for k, i in enumerate(order):
+        box, outside = keys[i]
         if outside:
             continue
-        if i + 1 < len(frames):
-            end, nxt = frames[i + 1], keys[frames[i + 1]][0]
+        if k + 1 < len(order):
+            end, nxt = order[k + 1], keys[order[k + 1]][0]
         else:
-            end, nxt = max(frame, last_frame if last_frame is not None else frame) + 1, box
-        for f in range(frame, end):
-            out[f] = interpolate(box, nxt, (f - frame) / (end - frame), f"track {track_id}, frame {f}")
+            end, nxt = max(i, frames.last if frames.last is not None else i) + 1, box
+        for j in range(i, end):
+            video_frame = frames.video_frame(j)
+            out[video_frame] = interpolate(box, nxt, (j - i) / (end - i), f"track {track_id}, frame {video_frame}")
     return out
 
 
-def _find_video(task, xml: Path, media: Path | None) -> tuple[str, Path | None]:
-    source = _text(task, "source")
+def _find_video(task, xml: Path, media: Path | None, meta=None) -> tuple[str, Path | None]:
+    source = _text(task, "source") or _text(meta, "source")  # CVAT before 2.0 wrote <meta><source>
     if source:
         return source, find_media(source, [media, xml.parent])
     for d in (media, xml.parent):
@@ -116,25 +165,13 @@ def read_video(path: Path, media: Path | None = None, warnings: Warnings | None 
         if root.find("image") is not None and root.find("track") is None:
             raise DftagError("this is a 'CVAT for images' export (<image> elements): read it with the "
                              "cvat-images reader", xml)
-        start = to_int(_text(task, "start_frame") or 0, xml, "start_frame", "start_frame")
-        step = 1
-        frame_filter = _text(task, "frame_filter") or ""
-        if frame_filter.startswith("step="):
-            step = to_int(frame_filter[len("step="):], xml, "frame_filter", "frame step")
-        stop = _text(task, "stop_frame")
-        size = _text(task, "size")
-        if stop is not None:
-            last = (to_int(stop, xml, "stop_frame", "stop_frame") - start) // step
-        elif size is not None:
-            last = to_int(size, xml, "size", "task size") - 1
-        else:
-            last = None
+        task_frames = _task_frames(task, xml)
         frames: dict[int, list[Box]] = {}
         for track in root.iter("track"):
-            for f, box in _track_frames(track, xml, last).items():
-                frames.setdefault(start + f * step, []).append(box)
+            for f, box in _track_frames(track, xml, task_frames).items():
+                frames.setdefault(f, []).append(box)
         _count_other_shapes(root, warnings, xml)
-        name, video = _find_video(task, xml, media)
+        name, video = _find_video(task, xml, media, root.find("meta"))
         result.videos.append(VideoAnnotations(name=name, path=video, frames=frames, source=xml,
                                               size=_size(task, xml)))
     return result

@@ -10,7 +10,11 @@ Reading: ``path`` is one XML file, an ``Annotations/`` folder or a VOC root (all
 looked up as ``<filename>`` in ``media``, ``../JPEGImages``, beside the XML and one folder up.
 
 Writing: :func:`write` puts ``Annotations/NAME.xml``, ``JPEGImages/NAME.ext`` and ``ImageSets/Main/default.txt``
-in ``out_dir``; NAME is the dataset ``file_name`` with ``/`` replaced by ``__`` (VOC folders are flat).
+in ``out_dir``; NAME is the dataset ``file_name`` with ``/`` replaced by ``__`` (VOC folders are flat). The
+canonical image fields (:data:`~dftag.annotations.formats.base.CARRIED_FIELDS`: the original ``file_name``,
+``video``, ``frame_index``, ``timestamp``, ``group``, ``video_label``, ``original``) go into an extra
+``<dftag>`` element of each ``<annotation>``, which VOC tools ignore; :func:`read` brings them back, so a
+video's frames keep their group through an export and a convert.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from pathlib import Path
 from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import Dataset
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, fmt, labelled_boxes,
-                                      link_or_copy, make_box, parse_xml, require_files, to_float, to_int)
+from dftag.annotations.formats.base import (Annotations, StillImage, carried_fields, files_under, find_media, fmt,
+                                            labelled_boxes, link_or_copy, make_box, parse_carried, parse_xml,
+                                            require_files, to_float, to_int)
+
+CARRIED_ELEMENT = "dftag"
 
 
 def _text(el, tag: str) -> str | None:
@@ -53,9 +60,12 @@ def read_file(xml: Path, media: Path | None = None) -> StillImage:
         xmin, ymin, xmax, ymax = (to_float(_text(bndbox, k), xml, where, k) for k in ("xmin", "ymin", "xmax", "ymax"))
         difficult = _text(obj, "difficult")
         boxes.append(make_box(_text(obj, "name") or "", xmin - 1, ymin - 1, xmax, ymax, xml, where,
-                              difficult=to_int(difficult, xml, where, "difficult") if difficult else 0))
+                              difficult=int(to_int(difficult, xml, where, "difficult") > 0) if difficult else 0))
     dirs = [media, xml.parent.parent / "JPEGImages", xml.parent, xml.parent.parent]
-    return StillImage(name=name, path=find_media(name, dirs), boxes=boxes, source=xml, size=size)
+    carried = root.find(CARRIED_ELEMENT)
+    extra = {} if carried is None else parse_carried({el.tag: el.text or "" for el in carried}, xml,
+                                                     f"<{CARRIED_ELEMENT}>", text=True)
+    return StillImage(name=name, path=find_media(name, dirs), boxes=boxes, source=xml, size=size, extra=extra)
 
 
 def read(path: Path, media: Path | None = None, warnings: Warnings | None = None) -> Annotations:
@@ -86,6 +96,11 @@ def write(dataset: Dataset, out_dir: str | Path, force: bool = False) -> None:
             for tag, value in (("width", image["width"]), ("height", image["height"]), ("depth", 3)):
                 _element(size, tag, value)
             _element(root, "segmented", 0)
+            fields = carried_fields(image)
+            if fields:
+                carried = ET.SubElement(root, CARRIED_ELEMENT)
+                for key, value in fields.items():
+                    _element(carried, key, repr(value) if isinstance(value, float) else value)
             for name, (x1, y1, x2, y2), ann in boxes:
                 obj = ET.SubElement(root, "object")
                 _element(obj, "name", name)

@@ -9,11 +9,16 @@ label file is a negative (no boxes); a label file without an image is an error, 
 image size.
 
 Writing: :func:`write` puts ``data.yaml`` (``names: {0: real, 1: fake}``), ``images/FILE`` and
-``labels/FILE.txt`` in ``out_dir``.
+``labels/FILE.txt`` in ``out_dir``. YOLO labels have no place for image fields, so the canonical ones
+(:data:`~dftag.annotations.formats.base.CARRIED_FIELDS`: ``file_name``, ``video``, ``frame_index``,
+``timestamp``, ``group``, ``video_label``, ``original``) go into a sidecar ``dftag_images.json`` beside
+``data.yaml`` (``{"images": {"images/FILE": {...}}}``), which YOLO trainers ignore; :func:`read` uses it when
+it is there. A copy of the folder without it reads back with each image's group set to its file stem.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -21,10 +26,13 @@ import yaml
 from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import CLASS_NAMES, Dataset
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, files_under, fmt, labelled_boxes, link_or_copy, make_box, relative_name, to_float, to_int)
+from dftag.annotations.formats.base import (Annotations, StillImage, carried_fields, files_under, fmt, labelled_boxes,
+                                            link_or_copy, make_box, parse_carried, relative_name, to_float, to_int)
+from dftag.core.io import read_json
 from dftag.core.media import IMAGE_SUFFIXES
 
 NAMES_FILES = ("obj.names", "classes.txt")
+SIDECAR = "dftag_images.json"  # canonical image fields written by :func:`write`, keyed by image path
 LIST_FILES = {"train.txt", "valid.txt", "val.txt", "test.txt", "obj.data"}
 
 
@@ -88,6 +96,7 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
     images = files_under(path, IMAGE_SUFFIXES) + (files_under(media, IMAGE_SUFFIXES) if media else [])
     by_stem = {t.stem: t for t in files_under(path, (".txt",))}
     used: set[Path] = set()
+    carried = _read_sidecar(path / SIDECAR)
     out = Annotations()
     for image in images:
         labels = next((t for t in _label_file_for(image) if t.is_file()), None)
@@ -97,8 +106,12 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
         if labels:
             used.add(labels.resolve())
         root = media if media is not None and image.is_relative_to(media) else path
+        extra = {}
+        if carried and image.is_relative_to(path) and relative_name(image, path) in carried:
+            key = relative_name(image, path)
+            extra = parse_carried(carried[key], path / SIDECAR, f"image {key!r}")
         out.images.append(StillImage(name=relative_name(image, root), path=image, boxes=boxes,
-                                     source=labels or image, relative=True))
+                                     source=labels or image, relative=True, extra=extra))
     orphans = [t for t in files_under(path, (".txt",)) if t.resolve() not in used
                and t.name not in LIST_FILES | set(NAMES_FILES) and t != names_file]
     if orphans:
@@ -107,12 +120,24 @@ def read(path: Path, media: Path | None = None, warnings: Warnings | None = None
     return out
 
 
+def _read_sidecar(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, dict) or not all(isinstance(v, dict) for v in images.values()):
+        raise DftagError("expected {\"images\": {\"images/FILE\": {field: value, ...}}}", path)
+    return images
+
+
 def write(dataset: Dataset, out_dir: str | Path, force: bool = False) -> None:
     """Write ``dataset`` as a YOLO folder: ``data.yaml``, ``images/`` and ``labels/`` (atomically)."""
     class_index = {name: i for i, name in enumerate(CLASS_NAMES[c] for c in sorted(CLASS_NAMES))}
+    carried: dict[str, dict] = {}
     with atomic_dir(out_dir, overwrite=force) as tmp:
         for image, boxes in labelled_boxes(dataset):
             link_or_copy(dataset.image_path(image), tmp / "images" / image["file_name"])
+            carried[f"images/{image['file_name']}"] = carried_fields(image)
             w, h = image["width"], image["height"]
             lines = [f"{class_index[name]} {fmt((x1 + x2) / 2 / w, 6)} {fmt((y1 + y2) / 2 / h, 6)} "
                      f"{fmt((x2 - x1) / w, 6)} {fmt((y2 - y1) / h, 6)}\n" for name, (x1, y1, x2, y2), _ in boxes]
@@ -122,3 +147,5 @@ def write(dataset: Dataset, out_dir: str | Path, force: bool = False) -> None:
         names = {i: name for name, i in class_index.items()}
         (tmp / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images", "val": "images",
                                                        "names": names}, sort_keys=False), encoding="utf-8")
+        (tmp / SIDECAR).write_text(json.dumps({"description": "dftag image fields (video, group, ...) by image",
+                                               "images": carried}, indent=1), encoding="utf-8")

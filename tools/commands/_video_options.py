@@ -8,22 +8,9 @@ import functools
 from dftag.core.errors import DftagError
 from dftag.pipeline.aggregate import CLIP, METHODS, MIN_TRACK_FRACTION, ScoreRule
 from dftag.pipeline.annotator import FaceDetector, TrackSettings
+from dftag.tools.commands._common import positive_int, probability  # noqa: F401 (annotate and score use them)
 
 DEFAULTS = TrackSettings()
-
-
-def probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

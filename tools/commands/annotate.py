@@ -8,9 +8,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from dftag.core.atomic import remove_stale_temporaries
 from dftag.core.errors import DftagError
-from dftag.pipeline.annotator import AnnotateSettings, annotate_video, output_paths
-from dftag.tools.commands._common import add_parser, error_line
+from dftag.core.outputs import check_outputs, file, into
+from dftag.pipeline.annotator import AnnotateSettings, annotate_video, detection_summary, output_paths
+from dftag.tools.commands._common import (
+    X264_CRF,
+    X264_PRESETS,
+    add_parser,
+    check_frame_size,
+    error_line,
+    nonnegative_int,
+    print_error,
+)
 from dftag.tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
 
 DESCRIPTION = """\
@@ -46,9 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.add_argument("--stride", type=positive_int, default=AnnotateSettings.stride, metavar="K",
                    help="detect on every K-th frame, track in between (default: %(default)s)")
-    p.add_argument("--crf", type=int, default=AnnotateSettings.crf, help="x264 quality, lower is better (default: %(default)s)")
-    p.add_argument("--preset", default=AnnotateSettings.preset, help="x264 speed preset (default: %(default)s)")
-    p.add_argument("--save-frame", type=int, metavar="N",
+    p.add_argument("--crf", type=X264_CRF, default=AnnotateSettings.crf, help="x264 quality, lower is better (default: %(default)s)")
+    p.add_argument("--preset", choices=X264_PRESETS, default=AnnotateSettings.preset, help="x264 speed preset (default: %(default)s)")
+    p.add_argument("--save-frame", type=nonnegative_int, metavar="N",
                    help="also save annotated frame N (0-based) as OUT/<stem>_frameN.png")
     p.set_defaults(func=run)
 
@@ -62,18 +72,26 @@ def run(args: argparse.Namespace) -> int:
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash:
         raise DftagError(f"several inputs share the name {clash[0]!r}; their outputs would collide", args.out)
-    for video in videos:
-        output_paths(video, args.out)
+    outputs = [into(args.out), *(file(p) for v in videos for p in output_paths(v, args.out))]
+    if args.save_frame is not None:
+        outputs += [file(Path(args.out) / f"{v.stem}_frame{args.save_frame}.png") for v in videos]
+    check_outputs(outputs, [*videos, args.model])
+    remove_stale_temporaries(args.out)  # what killed runs left behind
     detector = detector_loader(args)()
     failed = 0
     for video in videos:
         try:
+            check_frame_size(video)
             with tqdm(desc=video.name, unit="frame", file=sys.stderr, leave=False, disable=None) as bar:
                 result = annotate_video(video, args.out, detector, settings, progress=lambda _: bar.update())
         except DftagError as err:
             failed += 1
-            print(f"dftag annotate: error: {error_line(err)}", file=sys.stderr)
+            print_error("annotate", error_line(err))
             continue
-        print(f"{video}: {result['label']} (p_fake {result['score']:.3f}, {len(result['tracks'])} face tracks, "
+        label = result["label"]
+        if result["no_face"]:  # say at which detection score, and what the detector did find
+            label = (f"{label} at detection score >= {track.threshold:g} (--threshold): "
+                     f"{detection_summary(result['detections'])}; --prior")
+        print(f"{video}: {label} (p_fake {result['score']:.3f}, {len(result['tracks'])} face tracks, "
               f"{result['frame_count']} frames, {result['timings']['total_s']:.1f} s) -> {result['output']}")
     return 1 if failed else 0

@@ -10,8 +10,9 @@ import numpy as np
 
 from dftag.core.atomic import write_text
 from dftag.core.errors import DftagError
+from dftag.core.outputs import check_outputs, file
 from dftag.eval.calibration import DEFAULT_BINS, expected_calibration_error, fit_temperature, nll, sigmoid
-from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._common import add_parser, dataset_inputs, float_range, positive_int, probability
 
 DESCRIPTION = """\
 Fit temperature scaling of the fake probability: p_fake = sigmoid(fake_logit / T), with the one T that
@@ -38,11 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", help="video scores.csv to calibrate (with --labels)")
     p.add_argument("--labels", help="metadata.json (DFDC) or labels.csv for --scores")
     p.add_argument("--out", required=True, help="calibrated checkpoint (.pt) or, with --scores, scores CSV")
-    p.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to count as a face (default: 0.5)")
-    p.add_argument("--score-threshold", type=float, default=0.3,
+    p.add_argument("--iou", type=float_range(0, 1, low_open=True), default=0.5, help="IoU for a detection to count as a face (default: 0.5)")
+    p.add_argument("--score-threshold", type=probability, default=0.3,
                    help="only detections at least this confident are used (default: 0.3)")
-    p.add_argument("--bins", type=int, default=DEFAULT_BINS, help=f"ECE bins (default: {DEFAULT_BINS})")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
+    p.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, help=f"ECE bins (default: {DEFAULT_BINS})")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="images per forward pass (default: 8)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.set_defaults(func=run)
 
@@ -61,8 +62,8 @@ def report_fit(logits: np.ndarray, labels: np.ndarray, bins: int) -> float:
 def calibrate_model(args: argparse.Namespace) -> None:
     from dftag.annotations.dataset import load_dataset
     from dftag.detector.checkpoint import save_calibrated
-    from dftag.detector.inference import Detector
     from dftag.detector.device import resolve_device
+    from dftag.detector.inference import Detector
     from dftag.eval.predict import predict_dataset
 
     dataset = load_dataset(args.data, args.split)
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise DftagError("--model needs --data DATASET")
     if args.scores and not args.labels:
         raise DftagError("--scores needs --labels metadata.json|labels.csv")
+    inputs = [args.model, *dataset_inputs(args.data, args.split)] if args.model else [args.scores, args.labels]
+    check_outputs([file(args.out)], inputs)
     (calibrate_model if args.model else calibrate_scores)(args)
     print(f"wrote {args.out}")
     return 0

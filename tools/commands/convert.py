@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from dftag.annotations.convert import ConvertOptions
@@ -10,6 +9,8 @@ from dftag.annotations.exports import convert_export
 from dftag.annotations.formats import READERS, csv_format, dfdc
 from dftag.annotations.labels import LabelMap, parse_class_names
 from dftag.core.errors import DftagError, Warnings
+from dftag.core.outputs import check_outputs, folder
+from dftag.tools.commands._common import positive_int
 
 DESCRIPTION = """\
 Convert an annotation export into a dftag dataset (DATASET/annotations.json + DATASET/images/).
@@ -39,13 +40,6 @@ EXAMPLES = [
 DFDC_EVERY = 30
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def register(sub) -> None:
     from dftag.tools.commands._common import add_parser
 
@@ -60,12 +54,12 @@ def register(sub) -> None:
     p.add_argument("--label-map", metavar="SPEC|FILE.json",
                    help="extra label names: 'real=a,b;fake=c' or a JSON file {\"real\": [...], \"fake\": [...]}")
     p.add_argument("--skip-unknown", action="store_true", help="drop boxes whose label is not mapped (else an error)")
-    p.add_argument("--every", type=_positive, metavar="N",
+    p.add_argument("--every", type=positive_int, metavar="N",
                    help=f"keep annotated frames whose index is a multiple of N; for dfdc, cut every N-th frame "
                         f"(default {DFDC_EVERY})")
-    p.add_argument("--negatives-every", type=_positive, metavar="N",
+    p.add_argument("--negatives-every", type=positive_int, metavar="N",
                    help="also store every N-th unannotated video frame as an image without boxes")
-    p.add_argument("--max-side", type=_positive, metavar="PX",
+    p.add_argument("--max-side", type=positive_int, metavar="PX",
                    help="shrink stored images so their longer side is at most PX (boxes scaled)")
     p.add_argument("--groups", type=Path, metavar="metadata.json",
                    help="DFDC-style metadata giving each video's label and original: a fake's images are grouped "
@@ -96,6 +90,8 @@ def _reader_options(args) -> dict:
 
 
 def run(args) -> int:
+    label_map_file = args.label_map if args.label_map and Path(args.label_map).is_file() else None
+    check_outputs([folder(args.out)], [args.input, args.media, args.groups, label_map_file], overwrite=args.force)
     options = ConvertOptions(label_map=LabelMap.parse(args.label_map), skip_unknown=args.skip_unknown,
                              every=None if args.format == "dfdc" else args.every,
                              negatives_every=args.negatives_every, max_side=args.max_side,

@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from dftag.core.outputs import check_outputs, folder
 from dftag.pipeline.demo import TOY, DemoConfig, format_summary, run_demo
-from dftag.tools.commands._common import add_parser
-from dftag.tools.commands._video_options import positive_int
+from dftag.tools.commands._common import add_parser, nonnegative_int, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,12 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--epochs", type=positive_int, help="training epochs (default: the model's)")
     p.add_argument("--videos", type=positive_int, help=f"sample videos (default: {DemoConfig.videos})")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, split and training (default: 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of data, split and training (default: 0)")
     p.add_argument("--toy", action="store_true", help="tiny sizes (seconds, for tests; numbers meaningless)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([folder(args.out)], overwrite=args.force)
     overrides = {k: v for k, v in {"epochs": args.epochs, "videos": args.videos}.items() if v is not None}
     config = dataclasses.replace(TOY if args.toy else DemoConfig(), **overrides, seed=args.seed)
     print(format_summary(run_demo(args.out, config, overwrite=args.force)))

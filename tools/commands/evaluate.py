@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from dftag.core.errors import DftagError
-from dftag.tools.commands._common import add_detection_report_options, add_parser
+from dftag.core.outputs import check_outputs, folder
+from dftag.tools.commands._common import add_detection_report_options, add_parser, dataset_inputs
 
 DESCRIPTION = """\
 Score face detections against ground truth and write a report folder: metrics.json (every number), report.md,
@@ -15,7 +16,7 @@ Either run a model on a dataset split (--model with --data; the detections are a
 results.json), or score any detector's COCO results file (--preds with --gt). Reported: per-class AP at IoU 0.5
 under VOC 2007 11-point, VOC 2010+ all-point and COCO 101-point interpolation, mAP, the 12-number COCO summary
 (identical to pycocotools' COCOeval), and precision/recall at --threshold. Crowd and 'difficult' faces are
-ignored. AP values are in 0..1; -1 (n/a) means no ground truth to measure.
+ignored. AP values are in 0..1; n/a (-1 in metrics.json) means no ground truth to measure.
 """
 
 
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise DftagError("--model needs --data DATASET")
     if args.preds and not args.gt:
         raise DftagError("--preds needs --gt GROUND_TRUTH.json")
+    inputs = [args.model, *dataset_inputs(args.data, args.split)] if args.model else [args.preds, args.gt]
+    check_outputs([folder(args.out)], inputs, overwrite=args.force)
     if args.model:
         metrics = write_model_report(args.out, args.model, args.data, args.split, threshold=args.threshold,
                                      examples=args.examples, batch_size=args.batch_size, device=args.device,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from dftag.core.outputs import check_outputs, folder
 from dftag.eval.report import write_video_report
 from dftag.eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS
-from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._common import add_parser, float_range, positive_int, probability
 
 DESCRIPTION = """\
 Score video-level predictions (one probability that the video is fake per video) against labels and write a
@@ -32,16 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", required=True, help="scores.csv (filename,label = probability of fake)")
     p.add_argument("--labels", required=True, help="metadata.json (DFDC) or labels.csv (filename,label)")
     p.add_argument("--out", required=True, help="report folder to create")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=probability, default=DEFAULT_THRESHOLD,
                    help=f"call a video fake when its score is >= this (default: {DEFAULT_THRESHOLD})")
-    p.add_argument("--eps", type=float, default=LOG_LOSS_EPS,
+    p.add_argument("--eps", type=float_range(0, 0.5, low_open=True, high_open=True), default=LOG_LOSS_EPS,
                    help=f"log-loss clipping of predictions to [eps, 1-eps] (default: {LOG_LOSS_EPS:g})")
-    p.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
+    p.add_argument("--bins", type=positive_int, default=10, help="calibration bins (default: 10)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([folder(args.out)], [args.scores, args.labels], overwrite=args.force)
     metrics = write_video_report(args.out, args.scores, args.labels, args.threshold, args.eps, args.bins,
                                  overwrite=args.force)
     auc = metrics["roc_auc"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dftag.detector.export import OPSET, export_onnx
+from dftag.core.outputs import check_outputs, file
+from dftag.detector.export import OPSET, classifier_path, export_onnx
 from dftag.tools.commands._common import add_parser
 
 DESCRIPTION = f"""\
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([file(args.onnx, "onnx"), file(classifier_path(args.onnx), "onnx")], [args.model])
     meta = export_onnx(args.model, args.onnx)
     print(f"exported {meta['model_id']} ({meta['arch']}, {meta['image_size']} px input) -> {args.onnx}")
     return 0

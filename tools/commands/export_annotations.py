@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from dftag.annotations.dataset import SPLITS, load_dataset
-from dftag.core.errors import DftagError
 from dftag.annotations.formats import WRITERS
-from dftag.tools.commands._common import add_parser
+from dftag.core.errors import DftagError
+from dftag.core.outputs import check_outputs, folder
+from dftag.tools.commands._common import add_parser, dataset_inputs
 
 DESCRIPTION = """\
 Export a dataset (or one split of it) with its images for other tools. Formats:
@@ -36,13 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([folder(args.out)], dataset_inputs(args.dataset, args.split), overwrite=args.force)
     dataset = load_dataset(args.dataset, split=args.split)
     missing = [img for img in dataset.images if not dataset.image_path(img).is_file()]
     if missing:
         raise DftagError(f"image file missing ({len(missing)} of {len(dataset.images)} images)",
                          dataset.image_path(missing[0]))
-    if args.out.resolve() == dataset.root.resolve():
-        raise DftagError("--out must not be the dataset folder itself", args.out)
     WRITERS[args.format](dataset, args.out, force=args.force)
     print(f"wrote {len(dataset.images)} images and {len(dataset.annotations)} boxes as {args.format} to {args.out}")
     return 0

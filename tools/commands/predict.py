@@ -8,19 +8,18 @@ from typing import Any
 
 from tqdm import tqdm
 
+from dftag.annotations.dataset import IMAGES_DIR
+from dftag.annotations.formats.base import files_under
 from dftag.core.atomic import write_json
 from dftag.core.boxes import xyxy_to_xywh
-from dftag.annotations.dataset import IMAGES_DIR
-from dftag.core.io import read_json
 from dftag.core.errors import DftagError
-from dftag.core.thresholds import EVAL_MIN_SCORE
-from dftag.annotations.formats.base import files_under
+from dftag.core.io import read_image, read_json
 from dftag.core.media import IMAGE_SUFFIXES
-from dftag.core.io import read_image
+from dftag.core.outputs import check_outputs, file
+from dftag.core.thresholds import EVAL_MIN_SCORE
 from dftag.detector.export import load_detector
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
-from dftag.tools.commands._common import add_parser
-
+from dftag.tools.commands._common import add_parser, positive_int, probability
 
 DESCRIPTION = f"""\
 Detect faces in images and tag each real or fake; write COCO detection results (JSON list).
@@ -48,11 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="checkpoint (.pt) or ONNX export (.onnx)")
     p.add_argument("--out", required=True, help="results JSON to write (COCO results format)")
     p.add_argument("--gt", help="COCO file whose images to predict and whose image ids to use")
-    p.add_argument("--score-threshold", type=float, default=EVAL_MIN_SCORE,
+    p.add_argument("--score-threshold", type=probability, default=EVAL_MIN_SCORE,
                    help=f"keep boxes whose class probability reaches this (default: {EVAL_MIN_SCORE})")
-    p.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
+    p.add_argument("--nms-iou", type=probability, default=DEFAULT_NMS_IOU,
                    help=f"suppress boxes overlapping a better one more than this IoU (default: {DEFAULT_NMS_IOU})")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                    help=f"images per network run (default: {DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.set_defaults(func=run)
@@ -89,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
         if len(args.images) > 1 or (args.images and not Path(args.images[0]).is_dir()):
             raise DftagError("with --gt give at most one IMAGES folder (where the GT's file_names are)",
                              " ".join(args.images))
-        entries = images_from_gt(Path(args.gt), Path(args.images[0]) if args.images else None)
+        folder = Path(args.images[0]) if args.images else Path(args.gt).parent / IMAGES_DIR
+        check_outputs([file(args.out)], [args.model, args.gt, folder])
+        entries = images_from_gt(Path(args.gt), folder)
     elif args.images:
+        check_outputs([file(args.out)], [args.model, *args.images])
         entries = images_from_paths(args.images)
     else:
         raise DftagError("give IMAGES (files or folders) or --gt GT.json")
-    if args.batch_size < 1:
-        raise DftagError(f"--batch-size must be at least 1, got {args.batch_size}")
     detector = load_detector(args.model, device=args.device)
     results: list[dict[str, Any]] = []
     with tqdm(total=len(entries), desc="predict", unit="img", leave=False) as bar:

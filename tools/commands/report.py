@@ -12,9 +12,17 @@ import numpy as np
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
 from dftag.eval.plots import EpochSeries, plot_metrics_by_epoch
-from dftag.eval.report import (EPOCHS_PNG, Section, Table, check_output, detection_report, examples_report, fmt,
-                               write_report)
-from dftag.tools.commands._common import add_detection_report_options, add_parser
+from dftag.eval.report import (
+    EPOCHS_PNG,
+    Section,
+    Table,
+    check_output,
+    detection_report,
+    examples_report,
+    fmt,
+    write_report,
+)
+from dftag.tools.commands._common import add_detection_report_options, add_parser, dataset_inputs
 
 DESCRIPTION = """\
 Build a report folder for a training run RUN (made by 'dftag train --out RUN'): validation mAP and per-class
@@ -89,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or (config.get("data") if isinstance(config, dict) else None)
     if not data:
         raise DftagError("config has no 'data' (pass --data DATASET)", run_dir / CONFIG_FILE)
+    check_output(out, args.force, [run_dir / CONFIG_FILE, run_dir / METRICS_FILE, run_dir / BEST_FILE,
+                                   *dataset_inputs(data, args.split)])
     series = read_metrics_csv(run_dir / METRICS_FILE)
     scored = evaluate_model(run_dir / BEST_FILE, data, args.split, threshold=args.threshold, examples=args.examples,
                             batch_size=args.batch_size, device=args.device)

@@ -8,9 +8,9 @@ import re
 import time
 from collections import Counter
 
-from dftag.core.errors import DftagError
+from dftag.core.outputs import check_outputs, folder
 from dftag.sample_data import generator as sample_data
-from dftag.tools.commands._common import add_parser
+from dftag.tools.commands._common import Number, add_parser, nonnegative_int, positive_float, positive_int
 
 DESCRIPTION = """\
 Generate short videos of procedurally drawn people, real and face-swapped, with their annotations.
@@ -29,20 +29,15 @@ Nothing is downloaded; the same --seed gives the same data.
 """
 
 
+MAX_SIDE = 4096  # frames are drawn in memory: 4096x4096 RGB is 50 MB a frame
+
+
 def _size(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)[xX](\d+)", text)
-    if not m or min(int(m.group(1)), int(m.group(2))) < 32:
-        raise argparse.ArgumentTypeError(f"expected WxH of at least 32x32, e.g. 320x240, got {text!r}")
+    if not m or min(int(m.group(1)), int(m.group(2))) < 32 or max(int(m.group(1)), int(m.group(2))) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"expected WxH from 32x32 to {MAX_SIDE}x{MAX_SIDE}, e.g. 320x240, "
+                                         f"got {text!r}")
     return int(m.group(1)), int(m.group(2))
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,24 +49,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "dftag convert --format cvat-video --input data/sample/cvat --media data/sample/videos "
                              "--groups data/sample/metadata.json --out data/ds"])
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--videos", type=_positive(int), default=sample_data.DEFAULT_VIDEOS,
+    p.add_argument("--videos", type=positive_int, default=sample_data.DEFAULT_VIDEOS,
                    help=f"number of videos (default: {sample_data.DEFAULT_VIDEOS})")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--size", type=_size, default=sample_data.DEFAULT_SIZE, metavar="WxH",
-                   help="frame size in pixels (default: {}x{})".format(*sample_data.DEFAULT_SIZE))
-    p.add_argument("--frames", type=_positive(int), default=sample_data.DEFAULT_FRAMES,
+                   help="frame size in pixels, 32x32 to {0}x{0} (default: {1}x{2})".format(
+                       MAX_SIDE, *sample_data.DEFAULT_SIZE))
+    p.add_argument("--frames", type=Number(int, 2), default=sample_data.DEFAULT_FRAMES,
                    help=f"frames per video (default: {sample_data.DEFAULT_FRAMES})")
-    p.add_argument("--fps", type=_positive(float), default=sample_data.DEFAULT_FPS,
+    p.add_argument("--fps", type=positive_float, default=sample_data.DEFAULT_FPS,
                    help=f"frame rate (default: {sample_data.DEFAULT_FPS:g})")
-    p.add_argument("--jobs", type=_positive(int), default=min(2, os.cpu_count() or 1),
+    p.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="parallel worker processes; the output does not depend on it (default: up to 2)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.frames < 2:
-        raise DftagError("--frames must be at least 2")
+    check_outputs([folder(args.out)], overwrite=args.force)
     start = time.perf_counter()
     plan = sample_data.generate(args.out, videos=args.videos, seed=args.seed, size=args.size, frames=args.frames,
                                 fps=args.fps, force=args.force, jobs=args.jobs, progress=True)

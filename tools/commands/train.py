@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from dftag.core.io import read_json
 from dftag.core.errors import DftagError
-from dftag.training.augment import AugmentConfig
-from dftag.training.config import (DEFAULT_MODEL, MODEL_DEFAULTS, MODELS, OPTIMIZERS, TWO_STAGE, TWO_STAGE_DETECTOR,
-                                   ClassifierConfig, TrainConfig)
-from dftag.training.crops import FAKE_SOURCES
+from dftag.core.io import read_json
+from dftag.core.outputs import check_outputs, into
 from dftag.detector.device import DEVICES
+from dftag.tools.commands._common import (
+    Number,
+    add_parser,
+    dataset_inputs,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+from dftag.training.augment import AugmentConfig
+from dftag.training.config import (
+    DEFAULT_MODEL,
+    MODEL_DEFAULTS,
+    MODELS,
+    OPTIMIZERS,
+    TWO_STAGE,
+    TWO_STAGE_DETECTOR,
+    ClassifierConfig,
+    TrainConfig,
+)
+from dftag.training.crops import FAKE_SOURCES
 from dftag.training.run_folder import CONFIG_FILE
 from dftag.training.train import resume_config, train
-from dftag.tools.commands._common import add_parser
 
 
 def _defaults_table() -> str:
@@ -59,22 +78,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"{TWO_STAGE}: the {TWO_STAGE_DETECTOR} SSD finds faces and a crop classifier tags each "
                         f"face from the full-resolution frame; the others are single-stage SSDs that tag faces "
                         f"themselves (default: {DEFAULT_MODEL})")
-    p.add_argument("--epochs", type=int, help="total number of epochs (default: per model)")
+    p.add_argument("--epochs", type=positive_int, help="total number of epochs (default: per model)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
-    p.add_argument("--image-size", type=int, help="square network input side in pixels (default: per model)")
-    p.add_argument("--batch-size", type=int, help="images per step and process (default: per model)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: per model)")
-    p.add_argument("--weight-decay", type=float, help="weight decay of non-bias, non-norm weights (default: per model)")
+    p.add_argument("--image-size", type=positive_int, help="square network input side in pixels (default: per model)")
+    p.add_argument("--batch-size", type=Number(int, 2), help="images per step and process (default: per model)")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (default: per model)")
+    p.add_argument("--weight-decay", type=nonnegative_float, help="weight decay of non-bias, non-norm weights (default: per model)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: per model)")
-    p.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs (default: per model)")
-    p.add_argument("--grad-clip", type=float, help="maximum gradient L2 norm (default: 10)")
-    p.add_argument("--workers", type=int, help="DataLoader worker processes (default: 2; 0 = load in-process)")
+    p.add_argument("--warmup-epochs", type=nonnegative_float, help="linear learning-rate warm-up, in epochs (default: per model)")
+    p.add_argument("--grad-clip", type=positive_float, help="maximum gradient L2 norm (default: 10)")
+    p.add_argument("--workers", type=nonnegative_int, help="DataLoader worker processes (default: 2; 0 = load in-process)")
     p.add_argument("--device", choices=DEVICES, help="auto = CUDA when available (default)")
-    p.add_argument("--seed", type=int, help="seed of initialisation, data order and augmentation (default: 0)")
+    p.add_argument("--seed", type=nonnegative_int, help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--init", metavar="PATH", help="start from the weights of a dftag checkpoint or state dict")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False,
                    help="do not use ImageNet backbone weights (random initialisation)")
-    p.add_argument("--self-blend", type=float, metavar="P",
+    p.add_argument("--self-blend", type=probability, metavar="P",
                    help="probability of turning each real face into a self-blended fake (default: 0)")
     p.add_argument("--balanced", action="store_const", const=True,
                    help="sample images by their rarest class (real, fake, no face) instead of uniformly")
@@ -83,11 +102,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-augment", action="store_true", help="train on resized images only")
     crops = p.add_argument_group(f"crop classifier ({TWO_STAGE} only)")
     default = ClassifierConfig()
-    crops.add_argument("--classifier-epochs", type=int, metavar="N",
+    crops.add_argument("--classifier-epochs", type=positive_int, metavar="N",
                        help=f"epochs of the crop classifier after the SSD (default: {default.epochs})")
-    crops.add_argument("--crop-size", type=int, metavar="PX",
+    crops.add_argument("--crop-size", type=positive_int, metavar="PX",
                        help=f"square face crop side in pixels (default: {default.crop_size})")
-    crops.add_argument("--crop-margin", type=float, metavar="F",
+    crops.add_argument("--crop-margin", type=nonnegative_float, metavar="F",
                        help=f"margin around the face box, fraction of its side per side (default: {default.margin})")
     crops.add_argument("--fakes", choices=FAKE_SOURCES,
                        help="what the classifier learns fakes from: 'pairs' (each dataset fake beside its own "
@@ -114,7 +133,14 @@ def augment_config(args: argparse.Namespace) -> AugmentConfig | None:
 
 
 def check_ranges(config: TrainConfig) -> None:
+    """The settings the parser cannot check alone (a resumed run's, or a size that depends on the model)."""
+    from dftag.detector.models import ARCH_SPECS
+
+    min_size = ARCH_SPECS[config.arch].min_image_size
     problems = [(config.epochs >= 1, "--epochs must be at least 1"),
+                (config.image_size >= min_size,
+                 f"--image-size must be at least {min_size} for {config.arch}, got {config.image_size}"),
+                (config.grad_clip > 0, "--grad-clip must be positive"),
                 (config.batch_size >= 2, "--batch-size must be at least 2 (batch norm)"),
                 (config.lr > 0, "--lr must be positive"),
                 (config.workers >= 0, "--workers cannot be negative"),
@@ -125,6 +151,10 @@ def check_ranges(config: TrainConfig) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dftag.eval.report import fmt
+
+    check_outputs([into(args.out)], [*dataset_inputs(args.data, "train", "val"), args.init])
+
     settings = {"data": args.data, "epochs": args.epochs, "image_size": args.image_size,
                 "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
                 "optimizer": args.optimizer, "warmup_epochs": args.warmup_epochs, "grad_clip": args.grad_clip,
@@ -140,10 +170,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig.for_model(args.model or DEFAULT_MODEL, out=args.out, classifier=classifier, **settings)
     check_ranges(config)
-    history = train(config, resume=args.resume)
+    history = train(config, resume=args.resume,
+                    warn=lambda message: print(f"dftag train: warning: {message}", file=sys.stderr, flush=True))
     if history:
         best = max(history, key=lambda row: row.get("val_mAP", float("-inf")))
-        print(f"trained {history[-1]['epoch']} epochs; best val mAP {best.get('val_mAP', float('nan')):.4f} "
-              f"(AP50 real {best.get('val_AP50_real', float('nan')):.4f}, fake "
-              f"{best.get('val_AP50_fake', float('nan')):.4f}) at epoch {best['epoch']}; run in {args.out}")
+        print(f"trained {history[-1]['epoch']} epochs; best val mAP {fmt(best.get('val_mAP'))} "
+              f"(AP50 real {fmt(best.get('val_AP50_real'))}, fake {fmt(best.get('val_AP50_fake'))}) "
+              f"at epoch {best['epoch']}; run in {args.out}")
     return 0

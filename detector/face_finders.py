@@ -1,0 +1,42 @@
+"""Face finders for the auto-labeller (:data:`dftag.annotations.autolabel.FaceFinder`): callables that give,
+for a batch of uint8 RGB images, each image's face boxes ``(N, 5)``: absolute pixel ``xyxy`` and a score."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dftag.annotations.autolabel import FaceFinder
+from dftag.annotations.pair_diff import MTCNN_WHOLE_FACE, BoxExpansion
+from dftag.core.errors import DftagError
+from dftag.detector.inference import Detector
+from dftag.detector.mtcnn import FaceLandmarker
+
+
+def mtcnn_face_finder(weights: str | os.PathLike | None = None, *, expansion: BoxExpansion = MTCNN_WHOLE_FACE,
+                      device: str = "cpu", **options) -> FaceFinder:
+    """MTCNN (:class:`dftag.detector.mtcnn.FaceLandmarker`, weights from ``weights`` or where ``dftag weights
+    fetch`` puts them) as a face finder: each face's box expanded to the whole face by ``expansion``, and its
+    O-Net score. ``options`` go to the landmarker (e.g. ``min_face_size``). Missing weights are a
+    :class:`DftagError` naming the file."""
+    landmarker = FaceLandmarker.load(weights, device=device, **options)
+
+    def find(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [np.concatenate([expansion(f.boxes).reshape(-1, 4), f.scores.reshape(-1, 1)], axis=1)
+                for f in landmarker.detect_batch(images)]
+
+    return find
+
+
+def checkpoint_face_finder(model: str | os.PathLike, device: str = "cpu") -> FaceFinder:
+    """A trained dftag detector checkpoint (``dftag.detector.inference.Detector``) as a face finder: its boxes
+    of either label as they are (dftag's boxes are whole faces) with their scores."""
+    model = Path(model)
+    if not model.is_file():
+        raise DftagError("model checkpoint not found", model)
+    detector = Detector.load(model, device=device)
+    return lambda images: [np.concatenate([d.boxes.reshape(-1, 4), d.scores.reshape(-1, 1)], axis=1)
+                           for d in detector.predict(images)]
