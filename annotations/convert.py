@@ -19,15 +19,15 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dftag.core.atomic import atomic_dir
-from dftag.core.boxes import xyxy_to_xywh
 from dftag.annotations.dataset import ANNOTATIONS_FILE, CLASS_IDS, IMAGES_DIR, new_coco, save_coco
-from dftag.core.errors import DftagError, Warnings
 from dftag.annotations.formats.base import Annotations, Box, StillImage, VideoAnnotations, safe_relative
 from dftag.annotations.formats.dfdc import VideoMeta, group_of
 from dftag.annotations.frames import clip_box, cut_frames, image_geometry, store_image, video_geometry
 from dftag.annotations.labels import LabelMap
 from dftag.annotations.video import DecodeReport, output_size, probe
+from dftag.core.atomic import atomic_dir
+from dftag.core.boxes import xyxy_to_xywh
+from dftag.core.errors import DftagError, Warnings
 
 _SHOWN_PLACES = 3  # locations listed per file in the unknown-label error
 

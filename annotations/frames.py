@@ -28,9 +28,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from dftag.core.errors import DftagError, Warnings
 from dftag.annotations.formats.base import Box
 from dftag.annotations.video import DecodeReport, VideoInfo, output_size, read_frames
+from dftag.core.errors import DftagError, Warnings
 
 JPEG_QUALITY = 95
 MIN_BOX_SIDE = 1.0  # pixels; smaller boxes (after clipping) are dropped

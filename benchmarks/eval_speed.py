@@ -16,9 +16,9 @@ import argparse
 import contextlib
 import copy
 import io
+import sys
 import time
 from pathlib import Path
-import sys
 
 import numpy as np
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dftag.core.boxes import xyxy_to_xywh
 from dftag.annotations.dataset import CLASS_IDS, new_coco, save_coco
-from dftag.sample_data.generator import ground_truth, plan_videos, render_frame
-from dftag.detector.checkpoint import save_checkpoint
-from dftag.training.config import TrainConfig
+from dftag.core.boxes import xyxy_to_xywh
 from dftag.core.io import read_image
+from dftag.detector.checkpoint import save_checkpoint
+from dftag.detector.device import resolve_device
 from dftag.detector.export import OnnxDetector, export_onnx
 from dftag.detector.inference import Detector
-from dftag.detector.device import resolve_device
+from dftag.sample_data.generator import ground_truth, plan_videos, render_frame
+from dftag.training.config import TrainConfig
 from dftag.training.train import Process, Trainer
 
 

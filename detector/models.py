@@ -43,13 +43,18 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torchvision.models import (MobileNet_V2_Weights, MobileNet_V3_Large_Weights, VGG16_Weights, mobilenet_v2,
-                                mobilenet_v3_large, vgg)
+from torchvision.models import (
+    MobileNet_V2_Weights,
+    MobileNet_V3_Large_Weights,
+    VGG16_Weights,
+    mobilenet_v2,
+    mobilenet_v3_large,
+    vgg,
+)
 from torchvision.models._api import WeightsEnum
-from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
-from torchvision.models.detection.ssd import _vgg_extractor
+from torchvision.models.detection.ssd import SSD, _vgg_extractor
 from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _mobilenet_extractor, _normal_init
 
 from dftag.core.errors import DftagError

@@ -22,7 +22,6 @@ from dftag.eval.matching import match_image
 from dftag.eval.results import coco_results
 
 
-
 @dataclass
 class DatasetPredictions:
     """One :class:`Detections` per image of ``dataset``, in ``dataset.images`` order."""

@@ -31,8 +31,8 @@ Everything is a function of the seed: the same seed gives identical files on the
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from dftag.core.atomic import atomic_dir, write_json, write_text
 from dftag.annotations.dataset import CLASS_NAMES, FAKE, REAL
-from dftag.sample_data.synthetic_faces import Expression, Identity, Pose, Swap, draw_face, face_aspect
 from dftag.annotations.video import VideoWriter
+from dftag.core.atomic import atomic_dir, write_json, write_text
+from dftag.sample_data.synthetic_faces import Expression, Identity, Pose, Swap, draw_face, face_aspect
 
 Box = tuple[float, float, float, float]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dftag.training.augment import AugmentConfig, ZoomOut, apply, build_transform, reseed
 from dftag.detector.models import resize_image
+from dftag.training.augment import AugmentConfig, ZoomOut, apply, build_transform, reseed
 
 BOXES = np.array([[20, 10, 60, 70], [90, 30, 130, 90]], dtype=np.float32)
 LABELS = np.array([1, 2])

@@ -28,7 +28,11 @@ import pytest
 
 SAME, GONE, THERE, STRICT_JSON = "<unchanged>", "<absent>", "<exists>", "<strict json>"
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
-NEEDS_PERMISSIONS = pytest.mark.skipif(ROOT, reason="root writes regardless of permission bits")
+# root writes regardless of permission bits; without the capabilities that allow it, it is held to them
+SETPRIV = shutil.which("setpriv")
+UNPRIVILEGED = [SETPRIV, "--bounding-set=-dac_override,-dac_read_search",
+                "--inh-caps=-dac_override,-dac_read_search", "--"]
+NEEDS_PERMISSIONS = pytest.mark.skipif(ROOT and not SETPRIV, reason="root without setpriv ignores permissions")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Row:
     message: str = ""
     files: dict[str, str] = field(default_factory=dict)
     setup: str | None = None
+    unprivileged: bool = False  # run where permission bits apply (as root: in a process without DAC override)
 
 
 CVAT = "convert --format cvat-video --input S/cvat --media S/videos"
@@ -125,10 +130,13 @@ ROWS = {
                                      "cannot create --out: afile is a file"),
     "score-out-under-a-file": Row(f"score {CLIP} --model m.pt --out afile/s.csv", 1,
                                   "cannot create --out: afile is a file"),
-    "split-unwritable-dataset": pytest.param(Row("split DS", 1, "no permission to write in", {"DS": SAME},
-                                                 setup="read_only_dataset"), marks=NEEDS_PERMISSIONS),
-    "convert-unwritable-parent": pytest.param(Row(f"{CVAT} --out ro/ds", 1, "no permission to write in",
-                                                  {"ro": SAME}, setup="read_only_folder"), marks=NEEDS_PERMISSIONS),
+    "split-unwritable-dataset": pytest.param(Row("split DS", 1, "cannot write output: no permission to write in DS",
+                                                 {"DS": SAME}, setup="read_only_dataset", unprivileged=True),
+                                             marks=NEEDS_PERMISSIONS),
+    "convert-unwritable-parent": pytest.param(Row(f"{CVAT} --out ro/ds", 1,
+                                                  "cannot write --out: no permission to write in ro", {"ro": SAME},
+                                                  setup="read_only_folder", unprivileged=True),
+                                              marks=NEEDS_PERMISSIONS),
     # 11. options outside their range are usage errors naming the range; headers that lie are refused
     "evaluate-videos-bins-0": Row(f"evaluate-videos {VSCORES} --out R --bins 0", 2,
                                   "argument --bins: must be at least 1, got 0", {"R": GONE}),
@@ -314,7 +322,12 @@ def test_bad_input(row: Row, world: Path, dftag):
         SETUPS[row.setup](world)
     before = {name: _fingerprint(world / name) for name, want in row.files.items() if want == SAME}
     try:
-        code, out, err = dftag(*shlex.split(row.args))
+        if row.unprivileged and ROOT:
+            proc = subprocess.run([*UNPRIVILEGED, sys.executable, "-m", "dftag", *shlex.split(row.args)], cwd=world,
+                                  capture_output=True, text=True)
+            code, out, err = proc.returncode, proc.stdout, proc.stderr
+        else:
+            code, out, err = dftag(*shlex.split(row.args))
     finally:
         for folder in ("DS", "ro"):  # let pytest clean up after the read-only rows
             if (world / folder).exists():
@@ -419,17 +432,30 @@ def _screen(text: str) -> list[str]:
 
 
 def test_an_error_during_a_progress_bar_gets_its_own_line(world, monkeypatch):
-    """12. An error raised while a progress bar is drawn starts at the beginning of a cleared line."""
+    """12. An error that stops a command while its progress bar is drawn (here: encoding the second sample
+    video fails, as a full disk would make it) starts on a line of its own, not glued to the bar's text."""
+    from dftag.core.errors import DftagError
+    from dftag.sample_data import generator
     from dftag.tools.cli import main
 
-    (world / "S" / "videos" / "clip_001.mp4").write_text("not a video")  # fails while the bar is drawn
+    write_video, calls = generator._write_video_job, []
+
+    def fail_second(job):
+        calls.append(job)
+        if len(calls) == 2:
+            raise DftagError("ffmpeg failed to encode: No space left on device", job[0].name)
+        return write_video(job)
+
+    monkeypatch.setattr(generator, "_write_video_job", fail_second)
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    code = main(shlex.split(f"{CVAT} --out NEW"))
+    code = main(["sample-data", "--out", "NEW", "--videos", "2", "--frames", "2", "--size", "32x32", "--jobs", "1"])
     assert code == 1
-    assert "file/s]" in terminal.getvalue()  # the bar was drawn
+    assert "1/2" in terminal.getvalue()  # the bar was drawn
     errors = [line for line in _screen(terminal.getvalue()) if "error:" in line]
-    assert errors and errors[0].startswith("dftag convert: error: S/videos/clip_001.mp4"), terminal.getvalue()
+    assert errors and errors[0].startswith("dftag sample-data: error: clip_001.mp4: ffmpeg failed"), \
+        terminal.getvalue()
+    assert not (world / "NEW").exists() and not list(world.glob(".NEW.*"))
 
 
 @pytest.mark.parametrize("args", [["info", "DS"], ["info", "DS", "--json"], ["split", "DS", "--test", "0"]])

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from dftag.core.errors import DftagError
-from dftag.detector.torch_file import read_state_dict
-from dftag.detector.checkpoint import (FORMAT, load_checkpoint, model_from_checkpoint, save_calibrated,
-                                 save_checkpoint)
+from dftag.detector.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_calibrated, save_checkpoint
 from dftag.detector.models import build_model
+from dftag.detector.torch_file import read_state_dict
 
 
 class NotData:

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
+from dftag.annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco
+from dftag.annotations.video import VideoWriter, probe, read_frames
 from dftag.core import atomic
 from dftag.core.boxes import xywh_to_xyxy, xyxy_to_xywh
-from dftag.annotations.dataset import CATEGORIES, load_dataset, new_coco, save_coco
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.video import VideoWriter, probe, read_frames
 from tests.conftest import VFR_ARGS
 
 
@@ -120,8 +120,9 @@ def test_probe_reports_size_rate_audio(make_video):
 
 
 def test_rotated_video_is_delivered_upright(make_video, tmp_path):
-    from dftag.annotations.video import ffmpeg_exe
     import subprocess
+
+    from dftag.annotations.video import ffmpeg_exe
 
     src = make_video("src.mp4", size=(96, 64), seconds=0.4)
     rotated = tmp_path / "rot.mp4"

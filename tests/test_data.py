@@ -11,9 +11,9 @@ from torch.utils.data import DataLoader
 
 from dftag.annotations.dataset import FAKE, REAL, load_dataset
 from dftag.core.errors import DftagError
+from dftag.core.io import read_image
 from dftag.training.augment import AugmentConfig
 from dftag.training.data import FaceDataset, TrainSampler, class_balanced_weights, collate, image_boxes
-from dftag.core.io import read_image
 
 
 def test_items_are_resized_images_with_xyxy_boxes(face_dataset):

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from dftag.eval.ap import (COCO_RECALL_LEVELS, ap_coco, ap_voc, ap_voc07, interpolated_precision, precision_envelope,
-                     precision_recall)
+from dftag.eval.ap import (
+    COCO_RECALL_LEVELS,
+    ap_coco,
+    ap_voc,
+    ap_voc07,
+    interpolated_precision,
+    precision_envelope,
+    precision_recall,
+)
 
 # Five detections by descending score: TP, FP, TP, TP, FP; 4 ground-truth boxes.
 #   k  tp fp  precision  recall

@@ -9,9 +9,20 @@ import pytest
 import torch
 
 from dftag.core.errors import DftagError
-from dftag.detector.models import (ARCHITECTURES, ARCH_SPECS, FACE_ASPECT_RATIOS, FOREGROUND_PRIOR, NUM_CLASSES,
-                             box_scale, build_model, images_to_tensor, load_matching, model_image_size,
-                             resize_image, weights_file)
+from dftag.detector.models import (
+    ARCH_SPECS,
+    ARCHITECTURES,
+    FACE_ASPECT_RATIOS,
+    FOREGROUND_PRIOR,
+    NUM_CLASSES,
+    box_scale,
+    build_model,
+    images_to_tensor,
+    load_matching,
+    model_image_size,
+    resize_image,
+    weights_file,
+)
 
 SMALL_SIZE = {"ssdlite-mnv2": 96, "ssdlite-mnv3": 96, "ssd300-vgg16": ARCH_SPECS["ssd300-vgg16"].min_image_size}
 

@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from dftag.sample_data.synthetic_faces import Identity, draw_face
 from dftag.detector.checkpoint import save_calibrated
 from dftag.detector.export import INPUT_NAME, OnnxDetector, load_detector
 from dftag.detector.inference import Detector
+from dftag.sample_data.synthetic_faces import Identity, draw_face
 
 TEMPERATURE = 1.7
 

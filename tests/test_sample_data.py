@@ -11,9 +11,9 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 import pytest
 
+from dftag.annotations.video import probe, read_frames
 from dftag.sample_data import generator as sample_data
 from dftag.sample_data.synthetic_faces import Identity, Pose, draw_face
-from dftag.annotations.video import probe, read_frames
 
 SIZE = (160, 120)
 FRAMES = 12

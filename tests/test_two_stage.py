@@ -3,6 +3,8 @@ checkpoint holding both, loaded with weights_only."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -97,3 +99,12 @@ def test_classifier_output_is_one_logit_per_crop():
     with torch.inference_mode():
         out = model(torch.zeros((3, 64, 64, 3), dtype=torch.uint8))
     assert out.shape == (3,) and out.dtype == torch.float32
+
+
+def test_evaluate_runs_a_two_stage_model_on_a_split(tiny_two_stage_checkpoint, face_dataset, dftag, tmp_path):
+    data = face_dataset(n_train=3, n_val=3)
+    code, _, err = dftag("evaluate", "--model", tiny_two_stage_checkpoint, "--data", data, "--split", "val",
+                         "--out", tmp_path / "rep")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["source"]["model_id"].startswith("ssdlite-mnv2+crop-mnv2@")

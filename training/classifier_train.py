@@ -42,8 +42,13 @@ from dftag.eval.video_metrics import log_loss, roc_auc
 from dftag.training.config import ClassifierConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
 from dftag.training.crops import CropDataset, ValidationCrops, build_units, collate_units
 from dftag.training.data import sample_seed
-from dftag.training.run_folder import (BEST_FILE, CLASSIFIER_LAST_FILE, CLASSIFIER_METRIC_COLUMNS,
-                                       CLASSIFIER_METRICS_FILE, LAST_FILE)
+from dftag.training.run_folder import (
+    BEST_FILE,
+    CLASSIFIER_LAST_FILE,
+    CLASSIFIER_METRIC_COLUMNS,
+    CLASSIFIER_METRICS_FILE,
+    LAST_FILE,
+)
 
 CLASSIFIER_FORMAT = "dftag-classifier-training"
 

@@ -50,20 +50,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from dftag.core.atomic import write_json, write_text
 from dftag.annotations.dataset import CLASS_NAMES, Dataset, load_dataset
-from dftag.core.io import read_json
+from dftag.core.atomic import write_json, write_text
 from dftag.core.errors import DftagError
-from dftag.detector.device import resolve_device
+from dftag.core.io import read_json
 from dftag.detector.checkpoint import load_checkpoint, save_checkpoint
-from dftag.training.classifier_train import ClassifierTrainer
-from dftag.training.config import TrainConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
-from dftag.training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, METRIC_COLUMNS, METRICS_FILE
-from dftag.training.data import FaceDataset, SampleKey, TrainSampler, class_balanced_weights, collate
+from dftag.detector.device import resolve_device
 from dftag.detector.inference import Detector
 from dftag.detector.models import build_model
 from dftag.eval.detection import evaluate_detections
 from dftag.eval.predict import predict_dataset
+from dftag.training.classifier_train import ClassifierTrainer
+from dftag.training.config import TrainConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
+from dftag.training.data import FaceDataset, SampleKey, TrainSampler, class_balanced_weights, collate
+from dftag.training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, METRIC_COLUMNS, METRICS_FILE
 
 # Settings a resumed run may change; every other one comes from RUN/config.json.
 RESUMABLE_OVERRIDES = ("epochs", "workers", "device", "data")  # data: the dataset may have moved

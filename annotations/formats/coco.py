@@ -18,11 +18,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import ANNOTATIONS_FILE, IMAGES_DIR, Dataset, save_coco
+from dftag.annotations.formats.base import (
+    Annotations,
+    StillImage,
+    files_under,
+    find_media,
+    link_or_copy,
+    make_box,
+    parse_carried,
+    require_files,
+    to_float,
+    to_int,
+)
+from dftag.core.atomic import atomic_dir
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, files_under, find_media, link_or_copy, make_box,
-                                            parse_carried, require_files, to_float, to_int)
 from dftag.core.io import read_json
 
 CANONICAL_IMAGE_FIELDS = ("video", "frame_index", "timestamp", "group", "video_label", "original")

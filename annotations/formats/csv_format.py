@@ -20,12 +20,23 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import CLASS_IDS, Dataset
+from dftag.annotations.formats.base import (
+    CARRIED_FIELDS,
+    Annotations,
+    StillImage,
+    carried_fields,
+    files_under,
+    find_media,
+    fmt,
+    labelled_boxes,
+    link_or_copy,
+    make_box,
+    parse_carried,
+    require_files,
+)
+from dftag.core.atomic import atomic_dir
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (CARRIED_FIELDS, Annotations, StillImage, carried_fields, files_under,
-                                            find_media, fmt, labelled_boxes, link_or_copy, make_box, parse_carried,
-                                            require_files)
 
 FIELDS = ("image", "xmin", "ymin", "xmax", "ymax", "label")
 DEFAULT_COLUMNS = {"image": "image_name", "xmin": "xmin", "xmax": "xmax", "ymin": "ymin", "ymax": "ymax",

@@ -26,8 +26,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dftag.annotations.formats.base import (
+    Annotations,
+    Box,
+    StillImage,
+    VideoAnnotations,
+    files_under,
+    find_media,
+    interpolate,
+    make_box,
+    parse_xml,
+    require_files,
+    to_float,
+    to_int,
+)
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, Box, StillImage, VideoAnnotations, files_under, find_media, interpolate, make_box, parse_xml, require_files, to_float, to_int)
 from dftag.core.media import VIDEO_SUFFIXES
 
 _NON_BOX_SHAPES = ("polygon", "polyline", "points", "cuboid", "ellipse", "mask", "skeleton", "tag")

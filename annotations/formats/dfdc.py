@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dftag.core.errors import DftagError, Warnings
 from dftag.annotations.formats.base import Annotations, VideoAnnotations, find_media, require_files
+from dftag.core.errors import DftagError, Warnings
 from dftag.core.io import read_json
 
 

@@ -24,10 +24,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dftag.annotations.formats.base import (
+    Annotations,
+    Box,
+    StillImage,
+    VideoAnnotations,
+    files_under,
+    find_media,
+    interpolate,
+    make_box,
+    require_files,
+    to_float,
+    to_int,
+)
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, Box, StillImage, VideoAnnotations, files_under, find_media, interpolate, make_box, require_files, to_float, to_int)
-from dftag.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from dftag.core.io import read_json
+from dftag.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 def _media_name(data: dict, json_path: Path, where: str) -> tuple[str, bool]:

@@ -18,8 +18,17 @@ import csv
 from pathlib import Path
 
 from dftag.annotations.dataset import CLASS_IDS
+from dftag.annotations.formats.base import (
+    Annotations,
+    Box,
+    StillImage,
+    VideoAnnotations,
+    make_box,
+    require_files,
+    to_float,
+    to_int,
+)
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, Box, StillImage, VideoAnnotations, make_box, require_files, to_float, to_int)
 from dftag.core.media import VIDEO_SUFFIXES
 
 DEFAULT_CLASS_NAMES = {cid: name for name, cid in CLASS_IDS.items()}

@@ -22,12 +22,25 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import Dataset
+from dftag.annotations.formats.base import (
+    Annotations,
+    StillImage,
+    carried_fields,
+    files_under,
+    find_media,
+    fmt,
+    labelled_boxes,
+    link_or_copy,
+    make_box,
+    parse_carried,
+    parse_xml,
+    require_files,
+    to_float,
+    to_int,
+)
+from dftag.core.atomic import atomic_dir
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, carried_fields, files_under, find_media, fmt,
-                                            labelled_boxes, link_or_copy, make_box, parse_carried, parse_xml,
-                                            require_files, to_float, to_int)
 
 CARRIED_ELEMENT = "dftag"
 

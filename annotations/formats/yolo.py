@@ -23,11 +23,23 @@ from pathlib import Path
 
 import yaml
 
-from dftag.core.atomic import atomic_dir
 from dftag.annotations.dataset import CLASS_NAMES, Dataset
+from dftag.annotations.formats.base import (
+    Annotations,
+    StillImage,
+    carried_fields,
+    files_under,
+    fmt,
+    labelled_boxes,
+    link_or_copy,
+    make_box,
+    parse_carried,
+    relative_name,
+    to_float,
+    to_int,
+)
+from dftag.core.atomic import atomic_dir
 from dftag.core.errors import DftagError, Warnings
-from dftag.annotations.formats.base import (Annotations, StillImage, carried_fields, files_under, fmt, labelled_boxes,
-                                            link_or_copy, make_box, parse_carried, relative_name, to_float, to_int)
 from dftag.core.io import read_json
 from dftag.core.media import IMAGE_SUFFIXES
 

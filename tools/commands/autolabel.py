@@ -10,13 +10,12 @@ import os
 import sys
 from pathlib import Path
 
-
 from dftag.annotations.autolabel import REAL_FACE_SCORE, FaceFinder, autolabel_pairs
 from dftag.annotations.pair_diff import MTCNN_WHOLE_FACE
-from dftag.detector.face_finders import checkpoint_face_finder, mtcnn_face_finder
 from dftag.annotations.pair_list import read_pairs
 from dftag.core.errors import DftagError
 from dftag.core.outputs import check_outputs, folder
+from dftag.detector.face_finders import checkpoint_face_finder, mtcnn_face_finder
 from dftag.tools.commands._common import add_parser, positive_int, probability
 
 FACE_FINDERS = ("auto", "mtcnn", "model", "none")
