@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,6 +100,21 @@ def test_resume_extends_a_finished_run_and_keeps_its_settings(face_dataset, dfta
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["train_config"]["epochs"] == 2
     assert ckpt["scheduler"]["last_epoch"] == 2 * 2  # 4 images / batch 2 = 2 steps per epoch
+
+
+def test_resume_of_a_copied_run_writes_into_the_copy_only(face_dataset, dftag, tmp_path):
+    data = face_dataset(n_train=4, n_val=2)
+    base = ["train", "--data", data, *TINY, "--model", "ssdlite-mnv2"]
+    original = tmp_path / "original"
+    assert dftag(*base, "--out", original, "--epochs", "1")[0] == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    before = {p.name: p.read_bytes() for p in original.iterdir()}
+    code, _, err = dftag(*base, "--out", copy, "--epochs", "2", "--resume")
+    assert code == 0, err
+    assert {p.name: p.read_bytes() for p in original.iterdir()} == before  # the original run is untouched
+    assert [r["epoch"] for r in metrics(copy)] == ["1", "2"]
+    assert json.loads((copy / "config.json").read_text())["out"] == str(copy)
 
 
 def test_diverging_loss_stops_with_the_epoch_and_step(face_dataset, dftag, tmp_path):
