@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dftag.core.atomic import atomic_dir, write_json, write_text
+from dftag.core.io import read_json
 from dftag.core.outputs import check_outputs
 from dftag.core.outputs import folder as output_folder
 from dftag.eval import plots
@@ -262,17 +263,34 @@ def video_report(videos: VideoSet, metrics: dict[str, Any]) -> tuple[dict[str, A
     return full, sections, jobs
 
 
+def no_face_section(videos: VideoSet, details: dict[str, Any]) -> tuple[list[str], Section]:
+    """The scored videos whose details (``dftag score``'s details JSON, ``{"videos": {name: {...}}}``) say no
+    face was found, and a report section that names them: their score is the scorer's prior, not a judgement."""
+    found = details.get("videos", {}) if isinstance(details, dict) else {}
+    names = [n for n in videos.names if found.get(n, {}).get("no_face")]
+    text = (f"{len(names)} of {len(videos.names)} scored videos had no face found: each was given the prior "
+            "score, which says nothing about the video." if names else "A face was found in every scored video.")
+    rows = [[n, fmt(found[n].get("prior", found[n].get("score")))] for n in names]
+    return names, Section("Videos without a face", text, [Table(["video", "score (prior)"], rows)] if rows else [])
+
+
 def write_video_report(out: str | os.PathLike, scores: str | os.PathLike, labels: str | os.PathLike,
                        threshold: float = DEFAULT_THRESHOLD, eps: float = LOG_LOSS_EPS, bins: int = 10,
-                       overwrite: bool = False) -> dict[str, Any]:
+                       overwrite: bool = False, details: str | os.PathLike | None = None) -> dict[str, Any]:
     """Score a ``scores.csv`` against a labels file (formats in :mod:`dftag.eval.video_metrics`) into a video
     report folder (:func:`video_report`): a video is called fake when its score is ``>= threshold``, log loss
-    clips predictions to ``[eps, 1 - eps]``, calibration uses ``bins`` bins. Returns the metrics, which end
+    clips predictions to ``[eps, 1 - eps]``, calibration uses ``bins`` bins. With the scorer's ``details``
+    JSON the report also says which videos had no face found (``no_face``). Returns the metrics, which end
     with every scored video's label and score."""
     check_output(out, overwrite)
     videos = align(load_video_scores(scores), load_video_labels(labels), scores)
     metrics, sections, jobs = video_report(videos, video_metrics(videos, threshold, eps, bins))
-    metrics = {"source": {"scores": str(scores), "labels": str(labels)}, **metrics,
+    if details is not None:
+        no_face, section = no_face_section(videos, read_json(details))
+        metrics["no_face_found"] = no_face
+        sections.append(section)
+    metrics = {"source": {"scores": str(scores), "labels": str(labels),
+                          **({"details": str(details)} if details is not None else {})}, **metrics,
                "videos": [{"filename": n, "label": int(y), "score": float(s)}
                           for n, y, s in zip(videos.names, videos.labels, videos.scores)]}
     write_report(out, f"Video report: {scores}", metrics, sections, jobs, overwrite=overwrite)

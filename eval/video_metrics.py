@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
 LOG_LOSS_EPS = 1e-15
 DEFAULT_THRESHOLD = FAKE_DECISION_THRESHOLD
 BOOTSTRAP_RESAMPLES = 2000
+DETAILS_SUFFIX = ".details.json"  # dftag score's per-video details beside its scores CSV
 _LABEL_VALUES = {"real": 0, "fake": 1, "0": 0, "1": 1}
 
 
@@ -102,6 +104,15 @@ def load_video_scores(path: str | Path) -> dict[str, float]:
     if not scores:
         raise DftagError("no scored videos", path)
     return scores
+
+
+def details_path(scores: str | os.PathLike[str]) -> Path:
+    """The details JSON that goes with the scores CSV ``scores``: its name with the suffix replaced by
+    ``.details.json`` (``scores.csv`` -> ``scores.details.json``), which is never ``scores`` itself (``s.json``
+    -> ``s.details.json``) nor the plain ``.json`` beside it (a dataset's ``annotations.json``)."""
+    scores = Path(scores)
+    return scores.with_name(scores.stem + DETAILS_SUFFIX) if scores.suffix else scores.with_name(
+        scores.name + DETAILS_SUFFIX)
 
 
 def write_video_scores(path: str | Path, scores: Mapping[str, float]) -> None:

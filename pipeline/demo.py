@@ -140,7 +140,7 @@ def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), ove
     print(f"scored {len(scored.results)} videos -> {scored.scores}")
 
     _step("8/8 evaluate videos")
-    video = write_video_report(out / "video_report", scored.scores, sample / METADATA_FILE)
+    video = write_video_report(out / "video_report", scored.scores, sample / METADATA_FILE, details=scored.details)
     print(f"{video['n_videos']} videos  log loss {video['log_loss']:.4f}")
 
     summary = {

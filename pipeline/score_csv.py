@@ -19,7 +19,7 @@ from tqdm import tqdm
 from dftag.core.atomic import write_json
 from dftag.core.errors import DftagError
 from dftag.core.outputs import check_outputs, file
-from dftag.eval.video_metrics import write_video_scores
+from dftag.eval.video_metrics import details_path, write_video_scores
 from dftag.pipeline.annotator import FaceDetector
 from dftag.pipeline.scorer import ScoreSettings, score_videos
 
@@ -35,16 +35,6 @@ class ScoreFiles:
     errors: dict[str, str]
 
 
-DETAILS_SUFFIX = ".details.json"
-
-
-def details_path(scores: str | os.PathLike[str]) -> Path:
-    """The details JSON that goes with the scores CSV ``scores``: its name with the suffix replaced by
-    ``.details.json`` (``scores.csv`` -> ``scores.details.json``), which is never ``scores`` itself (``s.json``
-    -> ``s.details.json``) nor the plain ``.json`` beside it (a dataset's ``annotations.json``)."""
-    scores = Path(scores)
-    return scores.with_name(scores.stem + DETAILS_SUFFIX) if scores.suffix else scores.with_name(
-        scores.name + DETAILS_SUFFIX)
 
 
 def score_to_csv(videos: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],

@@ -189,3 +189,19 @@ def test_bootstrap_interval_brackets_the_auc_and_narrows_with_more_videos():
     assert bootstrap_interval(np.ones(5), np.linspace(0, 1, 5), roc_auc) is None  # one class: undefined
     assert bootstrap_interval(labels, scores, roc_auc, resamples=100, seed=3) == \
         bootstrap_interval(labels, scores, roc_auc, resamples=100, seed=3)
+
+
+def test_video_report_names_the_videos_without_a_face(tmp_path, dftag):
+    (tmp_path / "scores.csv").write_text("filename,label\na.mp4,0.5\nb.mp4,0.9\nc.mp4,0.2\n")
+    (tmp_path / "labels.csv").write_text("filename,label\na.mp4,FAKE\nb.mp4,FAKE\nc.mp4,REAL\n")
+    details = {"videos": {"a.mp4": {"score": 0.5, "no_face": True, "prior": 0.5},
+                          "b.mp4": {"score": 0.9, "no_face": False}, "c.mp4": {"score": 0.2, "no_face": False}}}
+    (tmp_path / "scores.details.json").write_text(json.dumps(details))
+    code, out, err = dftag("evaluate-videos", "--scores", tmp_path / "scores.csv", "--labels",
+                           tmp_path / "labels.csv", "--out", tmp_path / "rep")
+    assert code == 0, err
+    assert "1 videos had no face found" in out
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["no_face_found"] == ["a.mp4"]
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "Videos without a face" in report and "1 of 3 scored videos had no face found" in report

@@ -6,7 +6,7 @@ import argparse
 
 from dftag.core.outputs import check_outputs, folder
 from dftag.eval.report import write_video_report
-from dftag.eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS
+from dftag.eval.video_metrics import DEFAULT_THRESHOLD, LOG_LOSS_EPS, details_path
 from dftag.tools.commands._common import add_parser, float_range, positive_int, probability
 
 DESCRIPTION = """\
@@ -38,17 +38,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eps", type=float_range(0, 0.5, low_open=True, high_open=True), default=LOG_LOSS_EPS,
                    help=f"log-loss clipping of predictions to [eps, 1-eps] (default: {LOG_LOSS_EPS:g})")
     p.add_argument("--bins", type=positive_int, default=10, help="calibration bins (default: 10)")
+    p.add_argument("--details", metavar="JSON",
+                   help="dftag score's details file, to say which videos had no face found (default: the "
+                        "scores file's .details.json when it exists)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_outputs([folder(args.out)], [args.scores, args.labels], overwrite=args.force)
+    details = args.details
+    if details is None and details_path(args.scores).is_file():
+        details = details_path(args.scores)
+    check_outputs([folder(args.out)], [args.scores, args.labels, *([details] if details else [])],
+                  overwrite=args.force)
     metrics = write_video_report(args.out, args.scores, args.labels, args.threshold, args.eps, args.bins,
-                                 overwrite=args.force)
+                                 overwrite=args.force, details=details)
     auc = metrics["roc_auc"]
     print(f"{metrics['n_videos']} videos  log loss {metrics['log_loss']:.4f}  "
           f"AUC {'n/a' if auc is None else f'{auc:.4f}'}  accuracy {metrics['accuracy']:.4f}  ECE {metrics['ece']:.4f}")
+    if metrics.get("no_face_found"):
+        print(f"note: {len(metrics['no_face_found'])} videos had no face found and were scored as the prior")
     if metrics["n_unscored"]:
         print(f"note: {metrics['n_unscored']} labelled videos have no score and were left out")
     print(f"wrote {args.out}")

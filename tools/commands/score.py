@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from dftag.core.errors import DftagError
+from dftag.eval.video_metrics import DETAILS_SUFFIX
 from dftag.pipeline.annotator import detection_summary
-from dftag.pipeline.score_csv import DETAILS_SUFFIX, score_to_csv
+from dftag.pipeline.score_csv import score_to_csv
 from dftag.pipeline.scorer import DECODE_SIDE, DEFAULT_FRAMES, ScoreSettings, find_videos, parse_shard, shard
 from dftag.tools.commands._common import add_parser, print_error
 from dftag.tools.commands._video_options import add_model_options, detector_loader, positive_int, settings_from_args
