@@ -10,7 +10,9 @@ with the likelier of real and fake, kept when that label's 3-way softmax probabi
 per face). Boxes are mapped back to original-image pixels.
 
 A **two-stage** detector (a checkpoint with a ``classifier``) uses the SSD only to find faces: a box is kept
-when its face probability ``1 - p(background)`` reaches ``score_threshold``; each kept face is then cut from the
+when its face probability ``1 - p(background)`` reaches ``score_threshold`` (at most :data:`MAX_FACES` per
+image, the likeliest: an evaluation at a low threshold would otherwise classify a hundred background boxes per
+image); each kept face is then cut from the
 original image (:func:`dftag.detector.face_crop.crop_faces`, the classifier's crop size and margin) and tagged by
 the crop classifier (:mod:`dftag.detector.classifier`): ``fake_logit`` is the classifier's, ``labels`` the
 likelier class, ``scores`` = face probability x that class's probability (so the per-class precision-recall
@@ -41,6 +43,7 @@ from dftag.detector.models import model_image_size, resize_image
 DEFAULT_NMS_IOU = 0.45  # torchvision's SSD default
 DEFAULT_BATCH_SIZE = 8
 MAX_DETECTIONS = 100  # per image, after NMS
+MAX_FACES = 20  # per image, the first stage's best faces that a two-stage detector's classifier tags
 
 
 class DetectorNetwork(nn.Module):
@@ -178,7 +181,7 @@ class Detector:
             found = postprocess(boxes, logits, [image.shape[:2] for image in chunk], self.image_size,
                                 score_threshold=score_threshold, nms_iou=nms_iou, temperature=self.temperature,
                                 faces_only=self.two_stage)
-            results.extend(self.tag(chunk, found) if self.two_stage else found)
+            results.extend(self.tag(chunk, [faces[:MAX_FACES] for faces in found]) if self.two_stage else found)
         return results
 
     def tag(self, images: Sequence[np.ndarray], found: Sequence[Detections]) -> list[Detections]:

@@ -66,9 +66,14 @@ def test_faces_of_the_first_stage_are_tagged_from_crops_of_the_original(detector
         assert len(ssd) > 0
 
 
-def test_first_stage_threshold_is_the_face_probability(detectors):
-    _, two = detectors
+def test_first_stage_threshold_is_the_face_probability_and_at_most_max_faces_are_tagged(detectors):
+    from dftag.detector.inference import MAX_FACES
+
+    single, two = detectors
     assert len(two.predict(images(), score_threshold=1.01)[0]) == 0
+    many = single.predict(images(), score_threshold=0.0)
+    tagged = two.predict(images(), score_threshold=0.0)
+    assert max(map(len, many)) > MAX_FACES and all(len(t) <= MAX_FACES for t in tagged)
 
 
 def test_temperature_scales_p_fake_only(tiny_two_stage_checkpoint, tmp_path):
