@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from dftag.core.boxes import xyxy_to_xywh
+from dftag.core.detections import Detections
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
-from dftag.detector.inference import Detections
 
 RESULT_KEYS = ("image_id", "category_id", "bbox", "score")
 

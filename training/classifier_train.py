@@ -38,8 +38,9 @@ from dftag.core.atomic import write_text
 from dftag.core.errors import DftagError
 from dftag.detector.checkpoint import load_checkpoint, with_classifier, write_checkpoint
 from dftag.detector.classifier import FaceClassifier
+from dftag.detector.torch_file import read_torch_file
 from dftag.eval.video_metrics import log_loss, roc_auc
-from dftag.training.config import ClassifierConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
+from dftag.training.config import ClassifierConfig, build_optimizer, optimizer_step, parameter_groups, warmup_cosine
 from dftag.training.crops import CropDataset, ValidationCrops, build_units, collate_units
 from dftag.training.data import sample_seed
 from dftag.training.run_folder import (
@@ -101,12 +102,11 @@ class ClassifierTrainer:
         self.val_crops = ValidationCrops(self.val_set, config.spec())
         torch.manual_seed(seed)  # the stage's initialisation and dropout depend on the seed only, not on the SSD stage
         self.model = FaceClassifier(config.spec(), pretrained_backbone=pretrained).to(device)
-        self.optimizer = build_optimizer(_OptimizerSettings(config), parameter_groups(self.model, config.weight_decay))
+        self.optimizer = build_optimizer(parameter_groups(self.model, config.weight_decay), "adamw", config.lr)
         self.steps_per_epoch = math.ceil(len(self.units) / config.batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, self.total_steps, self.warmup_steps))
+        self.scheduler = warmup_cosine(self.optimizer, self.total_steps, self.warmup_steps)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
@@ -117,7 +117,7 @@ class ClassifierTrainer:
         path = self.run_dir / CLASSIFIER_LAST_FILE
         if not path.is_file():
             return
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_torch_file(path)
         if not isinstance(state, dict) or state.get("format") != CLASSIFIER_FORMAT:
             raise DftagError("not a dftag classifier training state", path)
         self.model.load_state_dict(state["model"])
@@ -188,11 +188,3 @@ class ClassifierTrainer:
             ckpt = with_classifier(load_checkpoint(self.run_dir / name), self.config.spec(), weights)
             write_checkpoint(self.run_dir / name, ckpt)
 
-
-class _OptimizerSettings:
-    """The fields :func:`dftag.training.config.build_optimizer` reads, from a :class:`ClassifierConfig`."""
-
-    optimizer = "adamw"
-
-    def __init__(self, config: ClassifierConfig):
-        self.lr, self.momentum = config.lr, 0.9

@@ -146,12 +146,20 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
 
 
-def build_optimizer(config: TrainConfig, groups: Iterable[dict[str, Any]]) -> torch.optim.Optimizer:
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+def build_optimizer(groups: Iterable[dict[str, Any]], name: str, lr: float, momentum: float = 0.9
+                    ) -> torch.optim.Optimizer:
+    """One of :data:`OPTIMIZERS` over the parameter ``groups`` (``momentum``: SGD's; AdamW keeps its betas)."""
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int
+                  ) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate schedule of every dftag training stage: :func:`lr_factor` per optimizer step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup_steps))
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:

@@ -61,7 +61,14 @@ from dftag.detector.models import build_model
 from dftag.eval.detection import evaluate_detections
 from dftag.eval.predict import predict_dataset
 from dftag.training.classifier_train import ClassifierTrainer
-from dftag.training.config import TrainConfig, build_optimizer, lr_factor, optimizer_step, parameter_groups
+from dftag.training.config import (
+    TrainConfig,
+    build_optimizer,
+    lr_factor,
+    optimizer_step,
+    parameter_groups,
+    warmup_cosine,
+)
 from dftag.training.data import FaceDataset, SampleKey, TrainSampler, class_balanced_weights, collate
 from dftag.training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, METRIC_COLUMNS, METRICS_FILE
 
@@ -269,12 +276,12 @@ class Trainer:
         self.model = build_model(config.arch, pretrained_backbone=config.pretrained and checkpoint is None,
                                  init=config.init if checkpoint is None else None,
                                  image_size=config.image_size).to(process.device)
-        self.optimizer = build_optimizer(config, parameter_groups(self.model, config.weight_decay))
+        self.optimizer = build_optimizer(parameter_groups(self.model, config.weight_decay), config.optimizer,
+                                         config.lr, config.momentum)
         self.steps_per_epoch = len(self.loader)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, self.total_steps, self.warmup_steps))
+        self.scheduler = warmup_cosine(self.optimizer, self.total_steps, self.warmup_steps)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best_map = -math.inf

@@ -43,9 +43,11 @@ def _defaults_table() -> str:
 
 
 DESCRIPTION = f"""\
-Train an SSD face detector that tags every face real or fake, on DATASET's train.json, validating after every
-epoch on val.json (run 'dftag split' first). Writes RUN/config.json, RUN/metrics.csv (one row per epoch:
-losses, per-class AP50 and COCO mAP on val), RUN/last.pt and RUN/best.pt (highest val mAP).
+Train a face detector that tags every face real or fake, on DATASET's train.json, validating after every epoch
+on val.json (run 'dftag split' first). Writes RUN/config.json, RUN/metrics.csv (one row per epoch: losses,
+per-class AP50 and COCO mAP on val), RUN/last.pt and RUN/best.pt (highest val mAP). The default two-stage
+model then trains its crop classifier on the same split (RUN/classifier_metrics.csv, RUN/classifier_last.pt)
+and puts it into best.pt and last.pt; see docs/training.md.
 
 Training augments every image (zoom-out, face-safe crop, flip, rotation, scale, brightness/contrast, blur,
 JPEG; see docs/training.md and --augment) and can turn real faces into self-blended fakes (--self-blend).
