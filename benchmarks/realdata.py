@@ -12,14 +12,18 @@ Identity-split mode (the default), each step the library call behind the ``dftag
    only): the **two-stage** models. Everything is trained on train and chosen on val, with settings fixed
    before the run;
 4. ``evaluate`` each model's boxes on the test split (per-class AP50, mAP50, COCO mAP) into ``OUT/box_report``;
-5. ``score`` (with the single-stage and the default two-stage model; the other two-stage models are compared on
-   boxes only, to keep the CPU run within its hour) the labelled videos of the val identities and the held-out
-   videos (identity in neither train nor val: both sides of the test split's pairs, side-by-side halves cut into ``OUT/videos``, REAL clips no pair
-   uses, FAKE clips without an original; ``REAL?`` files left out) with each model; on the **val** videos pick
-   the video rule (median or the DFDC winner's confident strategy) and fit its temperature
-   (:mod:`dftag.pipeline.video_calibration`); report on the **held-out** videos: ROC AUC with a bootstrap 95 %
-   interval, log loss, videos without a face;
-6. robustness: the default model on the held-out videos re-encoded at H.264 CRF 32 and at half resolution.
+5. ``calibrate`` the single-stage and the default two-stage model on the **val images**: the temperature of
+   the per-face ``p_fake`` and the face threshold (where face detection's F1 peaks), into ``calibrated.pt``
+   beside each checkpoint (the other two-stage models are compared on boxes only, to keep the CPU run within
+   its hour);
+6. ``score`` the labelled videos of the val identities and the held-out videos (identity in neither train nor
+   val: both sides of the test split's pairs, side-by-side halves cut into ``OUT/videos``, REAL clips no pair
+   uses, FAKE clips without an original; ``REAL?`` files left out) with each calibrated model; on the **val**
+   videos pick the video rule (median or the DFDC winner's confident strategy) and fit its temperature
+   (:mod:`dftag.pipeline.video_calibration`), written into ``model.pt`` beside it (``OUT/model.pt``: the
+   default model, what ``dftag score`` should be given); report on the **held-out** videos: ROC AUC with a
+   bootstrap 95 % interval, log loss, videos without a face;
+7. robustness: the default model on the held-out videos re-encoded at H.264 CRF 32 and at half resolution.
 
 Leave-one-source-out mode (``--mode loso``, longer): for each source family of :data:`FAMILIES` train the
 default two-stage model without it and score all its videos (rule and temperature from the other families'
@@ -66,9 +70,12 @@ from dftag.core.atomic import atomic_dir, atomic_path, write_json, write_text
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
 from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
+from dftag.detector.checkpoint import save_calibrated
 from dftag.detector.device import resolve_device
 from dftag.detector.export import load_detector
 from dftag.detector.face_finders import mtcnn_face_finder
+from dftag.detector.inference import Detector
+from dftag.eval.fit_calibration import fit_calibration
 from dftag.eval.model_eval import write_model_report
 from dftag.eval.report import write_video_report
 from dftag.eval.video_metrics import bootstrap_interval, log_loss, roc_auc, write_video_scores
@@ -95,6 +102,8 @@ FAMILIES = {
 }
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 HALF_CROPS = {"left_half": "crop=iw/2:ih:0:0", "right_half": "crop=iw/2:ih:iw/2:0"}
+CALIBRATED_FILE = "calibrated.pt"  # a trained model with its face temperature and threshold from val images
+FINAL_FILE = "model.pt"  # ... and the video rule and temperature from val videos: what `dftag score` should use
 UNCLEAR_LABEL = "REAL?"  # manifest label of files whose provenance is unclear: never scored
 CELEBS_FOLDER = "celebs"  # DeepFaceLive doc/celebs/<target identity>/<file>.mp4
 MEAD_CLIP = re.compile(r"([MW]\d{3})-\d{3}")  # MEAD clip names: speaker id, then clip number
@@ -356,14 +365,15 @@ def format_table(summary: dict[str, Any]) -> str:
              f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
              f"{summary['videos']['test']} held out, {summary['videos']['val']} val (rule + temperature)",
              f"  {'model':<22}{'AP50 real':>10}{'AP50 fake':>10}{'mAP50':>8}{'AUC':>8}{'95% CI':>14}"
-             f"{'log loss':>10}{'no face':>9}  rule, T"]
+             f"{'log loss':>10}{'no face':>9}  rule, T; face threshold"]
     for name, model in summary["models"].items():
         boxes = (f"  {name:<22}{_fmt(model['boxes']['AP50']['real']):>10}{_fmt(model['boxes']['AP50']['fake']):>10}"
                  f"{_fmt(model['boxes']['mAP50']):>8}")
-        video = model.get("videos")
+        video, faces = model.get("videos"), model.get("face_calibration")
+        threshold = f"; {faces['face_threshold']['threshold']:.2f}" if faces else ""
         lines.append(boxes + (f"{_fmt(video['roc_auc']):>8}{_interval(video['roc_auc_95']):>14}"
                               f"{_fmt(video['log_loss']):>10}{video['no_face_found']:>9}  {video['rule']}, "
-                              f"{video['temperature']:.2f}" if video else "  (boxes only)"))
+                              f"{video['temperature']:.2f}{threshold}" if video else "  (boxes only)"))
     for name, row in summary.get("robustness", {}).items():
         lines.append(f"  {name:<22}{'':>10}{'':>10}{'':>8}{_fmt(row['roc_auc']):>8}"
                      f"{_interval(row['roc_auc_95']):>14}{_fmt(row['log_loss']):>10}{row['no_face_found']:>9}")
@@ -517,6 +527,30 @@ def calibrate_on_val(details: Mapping[str, dict[str, Any]], val: Sequence[Video]
                            {v.name: int(v.label == "FAKE") for v in val})
 
 
+def calibrate_on_val_images(models: Mapping[str, Path], dataset: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Each model's face temperature and face threshold fitted on the val images (``dftag calibrate --model
+    --data``'s library call), written as ``calibrated.pt`` beside its checkpoint; returns the calibrated
+    checkpoints and what was fitted, by model name."""
+    val = load_dataset(dataset, "val")
+    paths, fitted = {}, {}
+    for name, model in models.items():
+        _step(f"calibrate {name} on {len(val.images)} val images")
+        fit = fit_calibration(Detector.load(model, device=resolve_device("auto")), val, progress=False)
+        paths[name] = model.parent / CALIBRATED_FILE
+        save_calibrated(model, paths[name], fit.temperature, face_threshold=fit.faces.threshold)
+        fitted[name] = {"temperature": round(fit.temperature, 6), "matched_faces": len(fit.labels),
+                        "face_threshold": fit.faces.to_json()}
+        print(f"T={fit.temperature:.3f} on {len(fit.labels)} matched faces; face threshold "
+              f"{fit.faces.threshold:.3f} (precision {fit.faces.precision:.3f}, recall {fit.faces.recall:.3f})")
+    return paths, fitted
+
+
+def save_video_calibrated(model: Path, calibration: VideoCalibration, dst: Path) -> None:
+    """The final model: ``model`` with the video rule and temperature chosen on val (``dftag calibrate --model
+    --scores``'s effect), so that ``dftag score --model dst`` gives the calibrated video scores reported here."""
+    save_calibrated(model, dst, video_rule=calibration.rule, video_temperature=calibration.temperature)
+
+
 def robustness(config: BenchConfig, model: Path, calibration: VideoCalibration, videos: Sequence[Video],
                paths: Sequence[Path], out: Path) -> dict[str, dict[str, Any]]:
     """The default model's calibrated video metrics after re-encoding the test videos at CRF 32 and at half
@@ -579,16 +613,23 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[s
     seconds["evaluate boxes"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
+    main_model = default_model(config)
+    video_models, face_calibration = calibrate_on_val_images(
+        {name: models[name] for name in ("single-stage", main_model)}, dataset)  # the others: boxes only
+    seconds["calibrate on val images"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
     val, test = video_sets(data, pairs, groups)
     videos = [*val, *test]
-    main_model = default_model(config)
-    video_models = {name: models[name] for name in ("single-stage", main_model)}  # the others: boxes only
     details = score_models(config, video_models, videos, scored_paths(videos, out), out)
     calibrations = {}
     for name in video_models:
         calibrations[name] = calibrate_on_val(details[name], val)
+        save_video_calibrated(video_models[name], calibrations[name], video_models[name].parent / FINAL_FILE)
         results[name]["videos"] = video_metrics_of(calibrations[name], details[name], test, config.seed)
+        results[name]["face_calibration"] = face_calibration[name]
         results[name]["video_calibration"] = calibrations[name].to_json()
+    shutil.copyfile(video_models[main_model].parent / FINAL_FILE, out / FINAL_FILE)
     write_text(out / "video_labels.csv", labels_csv(test))
     write_video_scores(out / "test_scores.csv", results[main_model]["videos"]["scores"])
     write_video_report(out / "video_report", out / "test_scores.csv", out / "video_labels.csv", overwrite=True)
@@ -597,13 +638,14 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[s
     tic = time.perf_counter()
     robust = {}
     if config.robustness:
-        robust = robustness(config, models[main_model], calibrations[main_model], test,
+        robust = robustness(config, video_models[main_model], calibrations[main_model], test,
                             scored_paths(test, out), out)
     seconds["robustness"] = time.perf_counter() - tic
 
     summary = {
         "mode": "identity split",
         "default_model": main_model,
+        "model_file": str(out / FINAL_FILE),
         "date": datetime.date.today().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
         "step_seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -658,7 +700,8 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
         groups = split_groups(fold)
         fold_config = dataclasses.replace(config, fakes=config.fakes[:1])
         name = default_model(config)
-        model = {name: train_models(fold_config, fold, out / "runs" / family)[name]}
+        trained = {name: train_models(fold_config, fold, out / "runs" / family)[name]}
+        model, _ = calibrate_on_val_images(trained, fold)
         held = [v for v in candidates if family_of(v.path) == family]
         val = [v for v in candidates if v.identity in set(groups["val"]) and family_of(v.path) != family]
         videos = [*val, *held]

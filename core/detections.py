@@ -21,9 +21,10 @@ class Detections:
     ``boxes`` (N, 4) float32 xyxy in original-image pixels; ``labels`` (N,) int64, 1 real / 2 fake (the likelier
     of the two); ``scores`` (N,) float32, that label's probability under the 3-way softmax; ``fake_logit``
     (N,) float32 = logit_fake - logit_real (uncalibrated); ``p_fake`` (N,) float32 =
-    sigmoid(fake_logit / temperature), the calibrated probability that the face is fake; ``track_ids`` (N,)
-    int64, the face's track (1, 2, ... from :class:`dftag.pipeline.tracker.Tracker`), :data:`NOT_TRACKED`
-    (the default) when untracked.
+    sigmoid(fake_logit / temperature), the calibrated probability that the face is fake; ``face_scores`` (N,)
+    float32, the probability that the box is a face at all, ``1 - p(background)`` (by default ``scores``): the
+    tracker follows faces by it, whatever their label; ``track_ids`` (N,) int64, the face's track (1, 2, ...
+    from :class:`dftag.pipeline.tracker.Tracker`), :data:`NOT_TRACKED` (the default) when untracked.
 
     Fields are converted to those dtypes on construction. ``detections[i]`` (an int, slice, index array or
     boolean mask) selects faces and is again a :class:`Detections`.
@@ -34,6 +35,7 @@ class Detections:
     scores: np.ndarray
     fake_logit: np.ndarray
     p_fake: np.ndarray
+    face_scores: np.ndarray | None = None
     track_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -42,6 +44,8 @@ class Detections:
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
         self.fake_logit = np.asarray(self.fake_logit, dtype=np.float32).reshape(-1)
         self.p_fake = np.asarray(self.p_fake, dtype=np.float32).reshape(-1)
+        self.face_scores = (self.scores.copy() if self.face_scores is None
+                            else np.asarray(self.face_scores, dtype=np.float32).reshape(-1))
         n = len(self.boxes)
         self.track_ids = (np.full(n, NOT_TRACKED, dtype=np.int64) if self.track_ids is None
                           else np.asarray(self.track_ids, dtype=np.int64).reshape(-1))

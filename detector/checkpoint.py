@@ -6,7 +6,7 @@ A checkpoint is a dict with at least::
      "arch": "ssdlite-mnv2",            # one of detector.models.ARCHITECTURES
      "image_size": 320,                 # square network input side, pixels
      "model": {name: tensor},           # the SSD's state dict
-     "calibration": {"temperature": 1.0},
+     "calibration": {"temperature": 1.0},  # and, once calibrated, the entries of ModelCalibration
      "classifier": {"arch": "crop-mnv2", "crop_size": 224, "margin": 0.3,   # two-stage models only
                     "model": {name: tensor}}}                            # the crop classifier's state dict
 
@@ -28,6 +28,7 @@ from torchvision.models.detection.ssd import SSD
 from dftag.core.atomic import atomic_path
 from dftag.core.errors import DftagError
 from dftag.detector.classifier import ClassifierSpec, FaceClassifier, classifier_from_state
+from dftag.detector.model_calibration import ModelCalibration
 from dftag.detector.models import ARCHITECTURES, build_model, model_image_size
 from dftag.detector.torch_file import read_torch_file
 
@@ -66,9 +67,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise DftagError(f"unknown architecture {ckpt.get('arch')!r}", path)
     if not isinstance(ckpt.get("image_size"), int) or not isinstance(ckpt.get("model"), dict):
         raise DftagError("checkpoint lacks image_size or model weights", path)
-    temperature = ckpt.get("calibration", {}).get("temperature")
-    if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise DftagError(f"calibration temperature must be a positive number, got {temperature!r}", path)
+    ModelCalibration.from_dict(ckpt.get("calibration"), path)
     if ckpt.get("classifier") is not None:
         ClassifierSpec.from_dict(ckpt["classifier"], path)
         if not isinstance(ckpt["classifier"].get("model"), dict):
@@ -110,10 +109,19 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def save_calibrated(src: str | os.PathLike, dst: str | os.PathLike, temperature: float) -> None:
-    """Copy the checkpoint ``src`` to ``dst`` (atomically) with calibration temperature ``temperature``."""
-    if not temperature > 0:
-        raise DftagError(f"temperature must be positive, got {temperature}", dst)
+def calibration_of(ckpt: Mapping[str, Any], path: str | os.PathLike | None = None) -> ModelCalibration:
+    """The calibration stored in a checkpoint dict."""
+    return ModelCalibration.from_dict(ckpt.get("calibration"), path)
+
+
+def save_calibrated(src: str | os.PathLike, dst: str | os.PathLike, temperature: float | None = None, *,
+                    face_threshold: float | None = None, video_rule: str | None = None,
+                    video_temperature: float | None = None) -> None:
+    """Copy the checkpoint ``src`` to ``dst`` (atomically) with the given calibration entries replaced (see
+    :class:`~dftag.detector.model_calibration.ModelCalibration`; ``None`` keeps an entry as it is)."""
     ckpt = load_checkpoint(src)
-    ckpt["calibration"] = {**ckpt.get("calibration", {}), "temperature": float(temperature)}
+    changes = {"temperature": temperature, "face_threshold": face_threshold, "video_rule": video_rule,
+               "video_temperature": video_temperature}
+    merged = {**calibration_of(ckpt, src).to_dict(), **{k: v for k, v in changes.items() if v is not None}}
+    ckpt["calibration"] = ModelCalibration.from_dict(merged, dst).to_dict()
     write_checkpoint(dst, ckpt)

@@ -4,8 +4,9 @@ The exported graph is :class:`dftag.detector.inference.DetectorNetwork`: input `
 RGB already resized to the model's input side ``S`` (dynamic batch), outputs ``boxes (batch, A, 4)`` float32
 xyxy in input pixels and ``logits (batch, A, 3)`` (background, real, fake) for every anchor. Resizing,
 score threshold, class-agnostic NMS and the mapping back to original pixels happen outside the graph, in the
-same code the torch backend uses. The model's ``arch``, ``image_size``, ``temperature`` and ``model_id`` are
-stored in the ONNX metadata.
+same code the torch backend uses. The model's ``arch``, ``image_size``, ``calibration`` (the checkpoint's entry
+as JSON: temperature and, when set, face threshold and video rule) and ``model_id`` are stored in the ONNX
+metadata.
 
 A two-stage checkpoint also exports its crop classifier (:class:`dftag.detector.classifier.FaceClassifier`) to
 a second file beside the first, ``OUT`` with the suffix ``.classifier.onnx`` (:func:`classifier_path`): input
@@ -16,6 +17,7 @@ backend's code.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -27,14 +29,15 @@ from torch import Tensor
 
 from dftag.core.atomic import atomic_path
 from dftag.core.errors import DftagError
-from dftag.detector.checkpoint import classifier_from_checkpoint, load_checkpoint, model_from_checkpoint
+from dftag.detector.checkpoint import calibration_of, classifier_from_checkpoint, load_checkpoint, model_from_checkpoint
 from dftag.detector.classifier import ClassifierSpec
 from dftag.detector.inference import Detector, DetectorNetwork, checkpoint_id, model_name
+from dftag.detector.model_calibration import ModelCalibration
 
 OPSET = 18
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("boxes", "logits")
-METADATA_KEYS = ("arch", "image_size", "temperature", "model_id")
+METADATA_KEYS = ("arch", "image_size", "calibration", "model_id")
 CLASSIFIER_INPUT = "crops"
 CLASSIFIER_OUTPUT = "fake_logit"
 CLASSIFIER_SUFFIX = ".classifier.onnx"
@@ -67,7 +70,7 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike) -> dict[s
     network = DetectorNetwork(model_from_checkpoint(ckpt, checkpoint)).eval()
     size = ckpt["image_size"]
     metadata = {"arch": ckpt["arch"], "image_size": str(size),
-                "temperature": repr(float(ckpt["calibration"]["temperature"])),
+                "calibration": json.dumps(calibration_of(ckpt, checkpoint).to_dict()),
                 "model_id": checkpoint_id(model_name(ckpt), checkpoint)}
     classifier = classifier_from_checkpoint(ckpt, checkpoint)
     if classifier is not None:
@@ -120,8 +123,13 @@ class OnnxDetector(Detector):
             classifier_session = open_session(path.with_name(meta["classifier"]))
             spec = ClassifierSpec(arch=meta["classifier_arch"], crop_size=int(meta["crop_size"]),
                                   margin=float(meta["margin"]))
+        try:
+            calibration = json.loads(meta["calibration"])
+        except ValueError:
+            raise DftagError("the export's calibration metadata is not JSON", path) from None
         return cls(session, classifier_session, arch=meta["arch"], image_size=int(meta["image_size"]),
-                   temperature=float(meta["temperature"]), model_id=meta["model_id"], classifier_spec=spec)
+                   calibration=ModelCalibration.from_dict(calibration, path), model_id=meta["model_id"],
+                   classifier_spec=spec)
 
     def forward(self, batch: np.ndarray) -> tuple[Tensor, Tensor]:
         boxes, logits = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})

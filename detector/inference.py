@@ -6,7 +6,7 @@ input (see :func:`dftag.detector.models.resize_image`), normalises them as the m
 returns every anchor's decoded box (xyxy, input pixels) and its three class logits (background, real, fake).
 Post-processing (:func:`postprocess`) is shared by the torch and the ONNX Runtime backends: a box is labelled
 with the likelier of real and fake, kept when that label's 3-way softmax probability reaches
-``score_threshold``, and boxes overlapping more than ``nms_iou`` are suppressed across both labels (one box
+``score_threshold`` (its face probability ``p(real) + p(fake)`` is ``face_scores``, what the tracker follows), and boxes overlapping more than ``nms_iou`` are suppressed across both labels (one box
 per face). Boxes are mapped back to original-image pixels.
 
 A **two-stage** detector (a checkpoint with a ``classifier``) uses the SSD only to find faces: a box is kept
@@ -35,9 +35,16 @@ from torchvision.ops import batched_nms, clip_boxes_to_image
 from dftag.annotations.dataset import FAKE, REAL
 from dftag.core.detections import Detections
 from dftag.core.thresholds import FACE_SCORE_THRESHOLD
-from dftag.detector.checkpoint import classifier_from_checkpoint, file_sha256, load_checkpoint, model_from_checkpoint
+from dftag.detector.checkpoint import (
+    calibration_of,
+    classifier_from_checkpoint,
+    file_sha256,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 from dftag.detector.classifier import ClassifierSpec, FaceClassifier
 from dftag.detector.face_crop import crop_faces
+from dftag.detector.model_calibration import ModelCalibration
 from dftag.detector.models import model_image_size, resize_image
 
 DEFAULT_NMS_IOU = 0.45  # torchvision's SSD default
@@ -91,8 +98,9 @@ def postprocess(boxes: Tensor, logits: Tensor, image_sizes: Sequence[tuple[int, 
     ``p(real) + p(fake)`` instead of the likelier label's probability."""
     probs = logits.softmax(-1)
     scores, best = probs[..., 1:].max(-1)  # likelier of real and fake
+    face_scores = probs[..., 1:].sum(-1)
     if faces_only:
-        scores = probs[..., 1:].sum(-1)
+        scores = face_scores
     image_idx, anchor_idx = torch.nonzero(scores >= score_threshold, as_tuple=True)
     kept_boxes = clip_boxes_to_image(boxes[image_idx, anchor_idx], (input_size, input_size))
     kept_scores = scores[image_idx, anchor_idx]
@@ -109,6 +117,7 @@ def postprocess(boxes: Tensor, logits: Tensor, image_sizes: Sequence[tuple[int, 
         "scores": kept_scores[order],
         "fake_logit": fake_logit,
         "p_fake": torch.sigmoid(fake_logit / temperature),
+        "face_scores": face_scores[image_idx[order], anchor_idx[order]],
     }
     owner = image_idx[order]
     results = []
@@ -125,19 +134,22 @@ class Detector:
     """A face detector that tags each face real or fake; ``predict`` works on uint8 RGB images of any size.
 
     Build it with :meth:`load` (a checkpoint file) or :meth:`from_model` (an in-memory model, e.g. during
-    training). ``model_id`` names the architecture and the checkpoint's hash; ``temperature`` is the
-    calibration applied to ``p_fake`` (1.0 when uncalibrated).
+    training). ``model_id`` names the architecture and the checkpoint's hash; ``calibration`` is what the
+    checkpoint stores of it (:class:`~dftag.detector.model_calibration.ModelCalibration`: the temperature
+    applied to ``p_fake``, 1.0 when uncalibrated, and the face threshold and video rule the pipeline uses when
+    set).
     """
 
-    def __init__(self, network: nn.Module | None, *, arch: str, image_size: int, temperature: float = 1.0,
-                 model_id: str = "", device: str | torch.device = "cpu", classifier: FaceClassifier | None = None,
+    def __init__(self, network: nn.Module | None, *, arch: str, image_size: int,
+                 calibration: ModelCalibration = ModelCalibration(), model_id: str = "",
+                 device: str | torch.device = "cpu", classifier: FaceClassifier | None = None,
                  classifier_spec: ClassifierSpec | None = None):
         self.network = network
         self.classifier = classifier
         self.classifier_spec = classifier_spec or (classifier.spec if classifier is not None else None)
         self.arch = arch
         self.image_size = image_size
-        self.temperature = float(temperature)
+        self.calibration = calibration
         self.model_id = model_id or arch
         self.device = torch.device(device)
 
@@ -146,20 +158,25 @@ class Detector:
         """Load a dftag checkpoint (``weights_only``); errors name the file."""
         ckpt = load_checkpoint(path)
         model = model_from_checkpoint(ckpt, path)
-        return cls.from_model(model, temperature=ckpt["calibration"]["temperature"],
+        return cls.from_model(model, calibration=calibration_of(ckpt, path),
                               model_id=checkpoint_id(model_name(ckpt), path), device=device,
                               classifier=classifier_from_checkpoint(ckpt, path))
 
     @classmethod
-    def from_model(cls, model: SSD, *, temperature: float = 1.0, model_id: str = "",
+    def from_model(cls, model: SSD, *, calibration: ModelCalibration = ModelCalibration(), model_id: str = "",
                    device: str | torch.device = "cpu", classifier: FaceClassifier | None = None) -> Detector:
         """Wrap a model built by :func:`dftag.detector.models.build_model` and, for a two-stage detector, its crop
         classifier (both are switched to eval mode)."""
         network = DetectorNetwork(model.to(device)).eval()
         if classifier is not None:
             classifier = classifier.to(device).eval()
-        return cls(network, arch=model.dftag_arch, image_size=model_image_size(model), temperature=temperature,
+        return cls(network, arch=model.dftag_arch, image_size=model_image_size(model), calibration=calibration,
                    model_id=model_id, device=device, classifier=classifier)
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature of ``p_fake`` (``calibration.temperature``)."""
+        return self.calibration.temperature
 
     @property
     def two_stage(self) -> bool:
@@ -198,7 +215,8 @@ class Detector:
             p_label = 1.0 / (1.0 + np.exp(-np.abs(fake_logit)))  # probability of the likelier class
             out.append(Detections(boxes=faces.boxes, labels=np.where(fake_logit >= 0, FAKE, REAL),
                                   scores=faces.scores * p_label, fake_logit=fake_logit,
-                                  p_fake=1.0 / (1.0 + np.exp(-fake_logit / self.temperature))))
+                                  p_fake=1.0 / (1.0 + np.exp(-fake_logit / self.temperature)),
+                                  face_scores=faces.face_scores))
         return out
 
     def classify(self, crops: np.ndarray) -> np.ndarray:

@@ -21,7 +21,12 @@ Rules:
     video. Every track counts and no single track decides.
 
   The score is then clipped to ``clip`` (default ``[0.01, 0.99]``: a confident mistake then costs at most
-  ``-log(0.01) = 4.6`` nats of log-loss).
+  ``-log(0.01) = 4.6`` nats of log-loss) and, with a ``video_temperature`` ``T`` (fitted on validation videos
+  for that rule, :mod:`dftag.pipeline.video_calibration`), calibrated: ``sigmoid(logit(score) / T)``, clipped
+  again.
+* **from the model**: a rule that leaves ``method`` (or ``video_temperature``) unset takes it from the
+  detector's calibration (:meth:`ScoreRule.for_model`): the model's video rule and, for that rule, its
+  temperature; without one, ``"median"`` and no temperature.
 * **no face**: a video without any track gets ``prior`` as its score and the label ``"no face found"``.
 
 The video label is ``"fake"`` when the score is at least ``threshold``, else ``"real"``.
@@ -45,6 +50,9 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from dftag.core.errors import DftagError
+from dftag.core.video_rules import VIDEO_RULES
+from dftag.detector.model_calibration import ModelCalibration
+from dftag.eval.calibration import logit, sigmoid
 
 CLIP = (0.01, 0.99)
 EMA_ALPHA = 0.3
@@ -52,7 +60,7 @@ MIN_TRACK_FRACTION = 0.25
 MIN_TRACK_FRAMES = 1
 NO_FACE = "no face found"
 JSON_DIGITS = 6  # decimals of probabilities and times in JSON output
-METHODS = ("median", "confident", "confident-pooled")  # ScoreRule.method, see the module docstring
+DEFAULT_METHOD = VIDEO_RULES[0]
 # the confident strategy's constants, as the DFDC winner set them
 CONFIDENT_FAKE = 0.8  # p_fake above which a frame is a confident fake
 CONFIDENT_REAL = 0.2  # p_fake below which a frame is a confident real
@@ -175,9 +183,11 @@ class VideoScore:
 @dataclass(frozen=True)
 class ScoreRule:
     """The settings of the aggregation rules described in the module docstring; ``method`` is one of
-    :data:`METHODS`."""
+    :data:`~dftag.core.video_rules.VIDEO_RULES`, ``video_temperature`` a positive number; either ``None``: from
+    the model (:meth:`for_model`), else :data:`DEFAULT_METHOD` and no temperature."""
 
-    method: str = "median"
+    method: str | None = None
+    video_temperature: float | None = None
     threshold: float = 0.5
     prior: float = 0.5
     clip: tuple[float, float] = CLIP
@@ -186,28 +196,54 @@ class ScoreRule:
     min_track_frames: int = MIN_TRACK_FRAMES
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise DftagError(f"{{parameter}} must be one of {', '.join(METHODS)}, got {self.method!r}",
+        if self.method is not None and self.method not in VIDEO_RULES:
+            raise DftagError(f"{{parameter}} must be one of {', '.join(VIDEO_RULES)}, got {self.method!r}",
                              parameter="method")
+        if self.video_temperature is not None and not self.video_temperature > 0:
+            raise DftagError(f"{{parameter}} must be positive, got {self.video_temperature!r}",
+                             parameter="video_temperature")
+
+    @property
+    def rule_name(self) -> str:
+        """The method in use: ``method``, else :data:`DEFAULT_METHOD`."""
+        return self.method or DEFAULT_METHOD
+
+    def for_model(self, calibration: ModelCalibration) -> ScoreRule:
+        """This rule with what it leaves unset taken from a model's calibration: ``method`` from its
+        ``video_rule`` (else :data:`DEFAULT_METHOD`); ``video_temperature`` from its ``video_temperature`` when
+        the method is the rule that temperature was fitted for (else 1, none)."""
+        method = self.method or calibration.video_rule or DEFAULT_METHOD
+        temperature = self.video_temperature
+        if temperature is None:
+            temperature = calibration.video_temperature if method == calibration.video_rule else 1.0
+        return replace(self, method=method, video_temperature=temperature)
 
     def track_score(self, track: TrackHistory) -> float:
         """The track's score: its median ``p_fake`` for ``"median"``, :func:`confident_mean` otherwise."""
-        return track.median if self.method == "median" else track.confident
+        return track.median if self.rule_name == "median" else track.confident
+
+    def _calibrated(self, score: float) -> float:
+        """A clipped raw video score, calibrated by ``video_temperature`` (module docstring)."""
+        score = clip_probability(score, self.clip)
+        if self.video_temperature in (None, 1.0) or not 0 < score < 1:
+            return score
+        return clip_probability(float(sigmoid(logit(np.float64(score)) / self.video_temperature)), self.clip)
 
     def video_score(self, tracks: Sequence[TrackHistory]) -> VideoScore:
+        method = self.rule_name
         if not tracks:
-            return VideoScore(clip_probability(self.prior, self.clip), NO_FACE, self.method, 0, (), None)
+            return VideoScore(clip_probability(self.prior, self.clip), NO_FACE, method, 0, (), None)
         faces = sum(t.frames_seen for t in tracks)
-        if self.method == "confident-pooled":
-            score = clip_probability(confident_mean([p for t in tracks for p in t.sorted_p]), self.clip)
-            return VideoScore(score, label_of(score, self.threshold), self.method, faces,
+        if method == "confident-pooled":
+            score = self._calibrated(confident_mean([p for t in tracks for p in t.sorted_p]))
+            return VideoScore(score, label_of(score, self.threshold), method, faces,
                               tuple(t.track_id for t in tracks), None)
         longest = max(t.frames_seen for t in tracks)
         needed = max(self.min_track_frames, self.min_track_fraction * longest)
         used = [(self.track_score(t), t) for t in tracks if t.frames_seen >= needed]
         best, decisive = max(used, key=lambda st: (st[0], -st[1].track_id))
-        score = clip_probability(best, self.clip)
-        return VideoScore(score, label_of(score, self.threshold), self.method, faces,
+        score = self._calibrated(best)
+        return VideoScore(score, label_of(score, self.threshold), method, faces,
                           tuple(t.track_id for _, t in used), decisive.track_id)
 
 
@@ -233,10 +269,12 @@ class TrackScores:
         return self.rule.video_score(list(self.tracks.values()))
 
     def scores_by_method(self) -> dict[str, float]:
-        """The video score under each of :data:`METHODS`, the other settings of the rule unchanged: what
-        :func:`dftag.pipeline.video_calibration.pick_video_rule` compares on validation videos."""
+        """The raw video score under each of :data:`~dftag.core.video_rules.VIDEO_RULES` (no video temperature,
+        the other settings of the rule unchanged): what :func:`dftag.pipeline.video_calibration.pick_video_rule`
+        compares and fits on validation videos."""
         tracks = list(self.tracks.values())
-        return {method: replace(self.rule, method=method).video_score(tracks).score for method in METHODS}
+        return {method: replace(self.rule, method=method, video_temperature=None).video_score(tracks).score
+                for method in VIDEO_RULES}
 
     def summaries(self) -> list[TrackSummary]:
         out = []

@@ -33,23 +33,28 @@ from dftag.core.atomic import write_bytes, write_json
 from dftag.core.boxes import xyxy_to_xywh
 from dftag.core.detections import Detections
 from dftag.core.errors import DftagError
+from dftag.detector.model_calibration import ModelCalibration
 from dftag.pipeline.aggregate import JSON_DIGITS, ScoreRule, TrackScores, label_of
 from dftag.pipeline.prefetch import BackgroundConsumer, prefetch
 from dftag.pipeline.render import Renderer
 from dftag.pipeline.tracker import Tracker
 
 FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
+DEFAULT_FACE_THRESHOLD = 0.5  # face probability that starts a track when neither settings nor model set one
 STAGE_BYTES = 64 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
 MIN_QUEUE_FRAMES = 2
 
 
 class FaceDetector(Protocol):
     """What the annotator and the scorer need of ``dftag.detector.inference.Detector``: ``two_stage`` says
-    whether faces are tagged from crops of the frames given, which the scorer then decodes at full size."""
+    whether faces are tagged from crops of the frames given, which the scorer then decodes at full size;
+    ``calibration`` fills the settings left to the model (:meth:`TrackSettings.for_model`,
+    :meth:`~dftag.pipeline.aggregate.ScoreRule.for_model`)."""
 
     model_id: str
     temperature: float
     two_stage: bool
+    calibration: ModelCalibration
 
     def predict(self, images: Sequence[np.ndarray], score_threshold: float = ...,
                 batch_size: int = ...) -> list[Detections]: ...
@@ -59,19 +64,37 @@ class FaceDetector(Protocol):
 class TrackSettings:
     """Detection and tracking settings shared by ``annotate`` and ``score``.
 
-    ``threshold``: detection score a face needs to start or re-find a track; ``low_threshold``: the lower
-    score that still continues an existing track (ByteTrack's second pass); ``track_iou``: least IoU between
-    a track's predicted box and a detection; ``max_age``: seconds a track survives without detections.
+    ``threshold``: face probability (``Detections.face_scores``) a detection needs to start or re-find a
+    track, ``None``: the model's calibrated ``face_threshold``, else :data:`DEFAULT_FACE_THRESHOLD`
+    (:meth:`for_model`); ``low_threshold``: the lower one that still continues an existing track
+    (ByteTrack's second pass; never above ``threshold``); ``track_iou``: least IoU between a track's predicted
+    box and a detection; ``max_age``: seconds a track survives without detections.
     """
 
-    threshold: float = 0.5
+    threshold: float | None = None
     low_threshold: float = 0.2
     track_iou: float = 0.3
     max_age: float = 1.0
     batch_size: int = 8
 
+    @property
+    def face_threshold(self) -> float:
+        """The threshold in use: ``threshold``, else :data:`DEFAULT_FACE_THRESHOLD`."""
+        return DEFAULT_FACE_THRESHOLD if self.threshold is None else self.threshold
+
+    @property
+    def continue_threshold(self) -> float:
+        """The low threshold in use: ``low_threshold``, at most :attr:`face_threshold`."""
+        return min(self.low_threshold, self.face_threshold)
+
+    def for_model(self, calibration: ModelCalibration) -> TrackSettings:
+        """These settings with an unset ``threshold`` taken from the model's calibrated ``face_threshold``."""
+        threshold = self.threshold if self.threshold is not None else calibration.face_threshold
+        resolved = replace(self, threshold=self.face_threshold if threshold is None else threshold)
+        return replace(resolved, low_threshold=resolved.continue_threshold)
+
     def tracker(self) -> Tracker:
-        return Tracker(self.threshold, self.low_threshold, self.track_iou, self.max_age)
+        return Tracker(self.face_threshold, self.continue_threshold, self.track_iou, self.max_age)
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,10 @@ class AnnotateSettings:
     crf: int = 23
     preset: str = "veryfast"
     save_frame: int | None = None
+
+    def for_model(self, calibration: ModelCalibration) -> AnnotateSettings:
+        """These settings with what they leave to the model taken from its calibration."""
+        return replace(self, track=self.track.for_model(calibration), rule=self.rule.for_model(calibration))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -109,15 +136,15 @@ def chunks(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
 
 def faces_json(faces: Detections, smoothed: np.ndarray, detected: bool, threshold: float) -> list[dict]:
     """The sidecar entries of one frame's tracked ``faces``: track id, COCO box, the label and value of each
-    track's smoothed ``p_fake`` (``smoothed`` ``(N,)``) and, on ``detected`` frames, the detection's ``score``
-    and raw ``p_fake``."""
+    track's smoothed ``p_fake`` (``smoothed`` ``(N,)``) and, on ``detected`` frames, the detection's ``score``,
+    its face probability ``face_score`` and raw ``p_fake``."""
     out = []
-    for box, track_id, p_smoothed, score, p_fake in zip(faces.boxes, faces.track_ids.tolist(), smoothed.tolist(),
-                                                         faces.scores.tolist(), faces.p_fake.tolist()):
+    for k, (box, track_id, p_smoothed) in enumerate(zip(faces.boxes, faces.track_ids.tolist(), smoothed.tolist())):
         face = {"track_id": track_id, "bbox": coco_box(box), "label": label_of(p_smoothed, threshold),
                 "p_fake_smoothed": round(p_smoothed, 4), "detected": detected}
         if detected:
-            face.update(score=round(score, 4), p_fake=round(p_fake, 4))
+            face.update(score=round(float(faces.scores[k]), 4), face_score=round(float(faces.face_scores[k]), 4),
+                        p_fake=round(float(faces.p_fake[k]), 4))
         out.append(face)
     return out
 
@@ -125,8 +152,9 @@ def faces_json(faces: Detections, smoothed: np.ndarray, detected: bool, threshol
 @dataclass
 class DetectionCount:
     """What the detector returned over a video: on how many ``frames``, how many ``detections`` (it was asked
-    for those scoring ``>= min_score``, the tracker's low threshold), how many of them reach ``threshold`` (the
-    score that starts a track, i.e. makes a face) and the best score; so that "no face found" can say why."""
+    for those scoring ``>= min_score``, the tracker's low threshold), how many of them reach ``threshold`` in
+    face probability (``Detections.face_scores``, what starts a track, i.e. makes a face) and the best face
+    probability; so that "no face found" can say why."""
 
     min_score: float
     threshold: float
@@ -138,10 +166,10 @@ class DetectionCount:
     def add(self, found: Sequence[Detections]) -> None:
         for det in found:
             self.frames += 1
-            self.detections += len(det.scores)
-            self.at_threshold += int(np.count_nonzero(det.scores >= self.threshold))
-            if len(det.scores):
-                self.best_score = max(self.best_score or 0.0, float(det.scores.max()))
+            self.detections += len(det)
+            self.at_threshold += int(np.count_nonzero(det.face_scores >= self.threshold))
+            if len(det):
+                self.best_score = max(self.best_score or 0.0, float(det.face_scores.max()))
 
     def to_json(self) -> dict:
         return {"frames": self.frames, "min_score": self.min_score, "count": self.detections,
@@ -156,7 +184,7 @@ def detection_summary(detections: dict) -> str:
     if not d["count"]:
         return f"no detection at score >= {d['min_score']:g} on {d['frames']} frames"
     return (f"{d['count']} detections at score >= {d['min_score']:g} on {d['frames']} frames, {d['at_threshold']} "
-            f"at >= {d['threshold']:g} (best score {d['best_score']:g})")
+            f"at face probability >= {d['threshold']:g} (best {d['best_score']:g})")
 
 
 class VideoAnnotation:
@@ -203,8 +231,10 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
                    settings: AnnotateSettings = AnnotateSettings(), progress=None) -> dict:
     """Annotate one video into ``out_dir``; returns the sidecar dict (also written as ``<stem>.json``).
 
-    ``progress`` (optional) is called with each frame index as it is drawn.
+    ``progress`` (optional) is called with each frame index as it is drawn. Settings left to the model are
+    taken from ``detector.calibration`` (:meth:`AnnotateSettings.for_model`).
     """
+    settings = settings.for_model(detector.calibration)
     video = Path(video)
     mp4_path, json_path = output_paths(video, out_dir)
     info = probe(video)
@@ -217,7 +247,7 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
     batch = max(1, min(settings.track.batch_size, STAGE_BYTES // (frame_bytes * stride)))
     start = time.perf_counter()
     detect_s = 0.0
-    counts = DetectionCount(settings.track.low_threshold, settings.track.threshold)
+    counts = DetectionCount(settings.track.continue_threshold, settings.track.face_threshold)
     writer = VideoWriter(mp4_path, info.width, info.height, info.fps or FALLBACK_FPS, crf=settings.crf,
                          preset=settings.preset, audio_from=video)
     encoder: BackgroundConsumer[Frame] = BackgroundConsumer(lambda f: writer.write(f.image, f.timestamp),
@@ -226,7 +256,7 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
         for chunk in chunks(prefetch(read_frames(video, info=info), queue_frames), batch * stride):
             keyframes = [f for f in chunk if f.index % stride == 0]
             t0 = time.perf_counter()
-            found = detector.predict([f.image for f in keyframes], score_threshold=settings.track.low_threshold,
+            found = detector.predict([f.image for f in keyframes], score_threshold=settings.track.continue_threshold,
                                      batch_size=batch) if keyframes else []
             detect_s += time.perf_counter() - t0
             counts.add(found)

@@ -16,13 +16,14 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from dftag.annotations.video import VideoInfo, output_size, probe, read_frames
 from dftag.core.errors import DftagError
+from dftag.detector.model_calibration import ModelCalibration
 from dftag.pipeline.aggregate import ScoreRule, TrackScores
 from dftag.pipeline.annotator import DetectionCount, FaceDetector, TrackSettings, chunks, sidecar
 from dftag.pipeline.prefetch import prefetch
@@ -42,6 +43,11 @@ class ScoreSettings:
     decode_side: int | None = None
     track: TrackSettings = field(default_factory=TrackSettings)
     rule: ScoreRule = field(default_factory=ScoreRule)
+
+    def for_model(self, calibration: ModelCalibration) -> ScoreSettings:
+        """These settings with what they leave to the model taken from its calibration (face threshold, video
+        rule and temperature)."""
+        return replace(self, track=self.track.for_model(calibration), rule=self.rule.for_model(calibration))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,8 +71,10 @@ def decode_side(detector: FaceDetector, settings: ScoreSettings) -> int | None:
 
 
 def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: ScoreSettings = ScoreSettings()) -> dict:
-    """Score one video; returns its result dict (``score``, ``label``, tracks, settings, timings)."""
+    """Score one video; returns its result dict (``score``, ``label``, tracks, settings, timings). Settings left
+    to the model are taken from ``detector.calibration`` (:meth:`ScoreSettings.for_model`)."""
     start = time.perf_counter()
+    settings = settings.for_model(detector.calibration)
     path = Path(path)
     info = probe(path)
     side = decode_side(detector, settings)
@@ -74,12 +82,12 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
     tracker = settings.track.tracker()
     scores = TrackScores(settings.rule)
     frames_seen, detect_s = 0, 0.0
-    counts = DetectionCount(settings.track.low_threshold, settings.track.threshold)
+    counts = DetectionCount(settings.track.continue_threshold, settings.track.face_threshold)
     decoded = prefetch(read_frames(path, indices=sample_indices(info, settings.frames), max_side=side, info=info),
                        settings.track.batch_size)
     for batch in chunks(decoded, settings.track.batch_size):
         t0 = time.perf_counter()
-        found = detector.predict([f.image for f in batch], score_threshold=settings.track.low_threshold,
+        found = detector.predict([f.image for f in batch], score_threshold=settings.track.continue_threshold,
                                  batch_size=settings.track.batch_size)
         detect_s += time.perf_counter() - t0
         counts.add(found)

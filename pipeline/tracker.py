@@ -6,9 +6,9 @@ so motion is in pixels per second and variable frame rate videos track correctly
 Each :meth:`Tracker.update` with a frame's :class:`~dftag.core.detections.Detections`:
 
 1. predicts every live track's box at the frame's time from its last box and velocity;
-2. matches detections scoring at least ``high_score`` to all live tracks by IoU (greedy,
-   :func:`dftag.core.boxes.greedy_match`: detections by descending score, each taking the free track of
-   highest IoU);
+2. matches detections whose face probability (``Detections.face_scores``, whatever the label) is at least
+   ``high_score`` to all live tracks by IoU (greedy, :func:`dftag.core.boxes.greedy_match`: detections by
+   descending face probability, each taking the free track of highest IoU);
 3. matches the remaining low-score detections (``low_score`` up to ``high_score``) to the tracks still
    unmatched that were seen on the previous update, which keeps a face whose score dipped (blur,
    occlusion) on its track instead of dropping it;
@@ -86,7 +86,7 @@ class Tracker:
         ``tracks``; returns ``{detection index: track}``."""
         if len(rows) == 0 or not tracks:
             return {}
-        rows = rows[np.argsort(-detections.scores[rows], kind="stable")]
+        rows = rows[np.argsort(-detections.face_scores[rows], kind="stable")]
         predicted = np.stack([t.predict(time) for t in tracks])
         match = greedy_match(box_iou(detections.boxes[rows], predicted)[None], [self.min_iou])[0, 0, 0]
         return {int(rows[r]): tracks[c] for r, c in enumerate(match) if c >= 0}
@@ -97,8 +97,9 @@ class Tracker:
         Returns the detections that continue or start a track, in detection order, with their ``track_ids``;
         detections below ``low_score``, and low-score detections that continue no track, are left out.
         """
-        high = np.flatnonzero(detections.scores >= self.high_score)
-        low = np.flatnonzero((detections.scores >= self.low_score) & (detections.scores < self.high_score))
+        face = detections.face_scores
+        high = np.flatnonzero(face >= self.high_score)
+        low = np.flatnonzero((face >= self.low_score) & (face < self.high_score))
         matched = self._match(detections, high, self.tracks, time)
         free = [t for t in self.tracks if t not in matched.values() and t.missed_updates == 0]
         matched.update(self._match(detections, low, free, time))

@@ -19,6 +19,7 @@ pulls overconfident scores towards 0.5, ``T < 1`` spreads timid ones out.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -100,3 +101,21 @@ def pick_video_rule(scores: Mapping[str, Mapping[str, float]], labels: Mapping[s
     calibrated = np.clip(sigmoid(logits[best] / temperature), *clip)
     return VideoCalibration(rule=best, temperature=temperature, clip=(float(clip[0]), float(clip[1])),
                             val_log_loss=losses, calibrated_log_loss=nll(logit(calibrated), y), videos=len(names))
+
+
+def calibrate_scored_videos(videos: Mapping[str, Mapping], labels: Mapping[str, int], model_id: str,
+                            source: str | os.PathLike | None = None) -> VideoCalibration:
+    """:func:`pick_video_rule` on videos ``dftag score`` scored (``videos``: the details' ``"videos"`` by
+    name) and their ``labels`` (``{name: 1 fake | 0 real}``; videos without a label are left out). Every
+    video must have been scored by the model ``model_id`` (the checkpoint the result is meant for: a rule
+    chosen on another model's scores, or on this one's before its face threshold changed, would not fit it);
+    errors name ``source``, the details file."""
+    others = sorted({str(d.get("model")) for d in videos.values()} - {model_id})
+    if others:
+        raise DftagError(f"videos were scored by {others[0]}, not by {model_id}: score them with this model",
+                         source)
+    labelled = {name: details for name, details in videos.items() if name in labels}
+    if not labelled:
+        raise DftagError("no scored video has a label", source)
+    by_rule = scores_by_rule(labelled)
+    return pick_video_rule(by_rule, {name: labels[name] for name in labelled})

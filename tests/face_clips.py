@@ -15,6 +15,7 @@ import numpy as np
 
 from dftag.annotations.video import VideoWriter, ffmpeg_exe
 from dftag.core.detections import Detections
+from dftag.detector.model_calibration import ModelCalibration
 
 FACE_COLOR = (255, 0, 255)
 BACKGROUND = 90
@@ -28,6 +29,7 @@ class SquareDetector:
 
     model_id = "square-detector"
     temperature = 1.0
+    calibration = ModelCalibration()
 
     def __init__(self, p_fake=0.8, score: float = 0.9, min_side: int = 4, two_stage: bool = False):
         self.p_fake, self.score, self.min_side, self.two_stage = p_fake, score, min_side, two_stage

@@ -3,7 +3,8 @@
 import pytest
 
 from dftag.core.errors import DftagError
-from dftag.pipeline.aggregate import METHODS, NO_FACE, ScoreRule, TrackScores, confident_mean
+from dftag.core.video_rules import VIDEO_RULES
+from dftag.pipeline.aggregate import NO_FACE, ScoreRule, TrackScores, confident_mean
 
 
 def scores_for(tracks: dict[int, list[float]], rule: ScoreRule = ScoreRule()) -> TrackScores:
@@ -150,4 +151,4 @@ def test_no_face_says_so_with_the_prior_under_every_method(method):
     data = scores.video_score().to_json()
     assert data == {"score": 0.37, "label": NO_FACE, "video_rule": method, "faces_found": 0, "no_face": True,
                     "tracks_used": [], "decisive_track": None, "prior": 0.37}
-    assert scores.scores_by_method() == pytest.approx({m: 0.37 for m in METHODS})
+    assert scores.scores_by_method() == pytest.approx({m: 0.37 for m in VIDEO_RULES})

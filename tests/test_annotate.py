@@ -211,5 +211,5 @@ def test_no_face_found_says_at_which_detection_score(tmp_path, dftag, monkeypatc
     assert sidecar["label"] == NO_FACE
     assert sidecar["detections"] == {"frames": 4, "min_score": 0.2, "count": 4, "threshold": 0.5,
                                      "at_threshold": 0, "best_score": 0.3}
-    assert ("no face found at detection score >= 0.5 (--threshold): 4 detections at score >= 0.2 on 4 frames, "
-            "0 at >= 0.5 (best score 0.3)") in out
+    assert ("no face found at face probability >= 0.5 (--threshold): 4 detections at score >= 0.2 on 4 frames, "
+            "0 at face probability >= 0.5 (best 0.3)") in out

@@ -91,6 +91,12 @@ ROWS = {
                                         "--out would overwrite an input", {"scores.csv": SAME}),
     "calibrate-model-over-model": Row("calibrate --model m.pt --data DS --out m.pt", 1,
                                       "--out would overwrite an input", {"m.pt": SAME}),
+    "calibrate-video-rule-over-details": Row(f"calibrate --model m.pt {VSCORES} --out scores.details.json", 1,
+                                             "--out would overwrite an input"),
+    "calibrate-video-rule-over-model": Row(f"calibrate --model m.pt {VSCORES} --out m.pt", 1,
+                                           "--out would overwrite an input", {"m.pt": SAME}),
+    "calibrate-details-without-model": Row(f"calibrate {VSCORES} --details d.json --out c.csv", 1,
+                                           "--details goes with --model and --scores", {"c.csv": GONE}),
     # 3. score's details JSON never lands on another file
     "score-details-beside-a-dataset": Row(f"score {CLIP} --model m.pt --frames 2 --out DS/annotations.csv", 0, "",
                                           {"DS/annotations.json": SAME, "DS/annotations.details.json": THERE,

@@ -7,6 +7,8 @@ import torch
 
 from dftag.core.errors import DftagError
 from dftag.detector.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_calibrated, save_checkpoint
+from dftag.detector.inference import Detector
+from dftag.detector.model_calibration import ModelCalibration
 from dftag.detector.models import build_model
 from dftag.detector.torch_file import read_state_dict
 
@@ -48,6 +50,15 @@ def test_arbitrary_objects_are_never_unpickled(tmp_path):
     ({"format": FORMAT, "version": 1, "arch": "resnet"}, "unknown architecture 'resnet'"),
     ({"format": FORMAT, "version": 1, "arch": "ssdlite-mnv2", "image_size": 320, "model": {},
       "calibration": {"temperature": 0.0}}, "temperature must be a positive number"),
+    ({"format": FORMAT, "version": 1, "arch": "ssdlite-mnv2", "image_size": 320, "model": {},
+      "calibration": {"temperature": 1.0, "face_threshold": 1.5}}, r"face_threshold must be in \(0, 1\)"),
+    ({"format": FORMAT, "version": 1, "arch": "ssdlite-mnv2", "image_size": 320, "model": {},
+      "calibration": {"temperature": 1.0, "video_rule": "mean", "video_temperature": 1.0}},
+     "video_rule must be one of median, confident, confident-pooled, got 'mean'"),
+    ({"format": FORMAT, "version": 1, "arch": "ssdlite-mnv2", "image_size": 320, "model": {},
+      "calibration": {"temperature": 1.0, "video_rule": "median"}}, "video_rule and video_temperature together"),
+    ({"format": FORMAT, "version": 1, "arch": "ssdlite-mnv2", "image_size": 320, "model": {},
+      "calibration": {"temperature": 1.0, "bias": 2}}, r"unknown entries \['bias'\]"),
 ])
 def test_bad_checkpoints_are_clear_errors(tmp_path, content, message):
     path = tmp_path / "bad.pt"
@@ -79,6 +90,16 @@ def test_save_calibrated_changes_only_the_temperature(tmp_path, tiny_checkpoint)
     assert before["calibration"]["temperature"] == 1.0  # source untouched
     assert after["calibration"] == {"temperature": 2.5}
     assert all(torch.equal(after["model"][k], v) for k, v in before["model"].items())
-    with pytest.raises(DftagError, match="temperature must be positive"):
+    with pytest.raises(DftagError, match="temperature must be a positive number"):
         save_calibrated(tiny_checkpoint, tmp_path / "x.pt", -1.0)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_save_calibrated_keeps_entries_it_is_not_given(tmp_path, tiny_checkpoint):
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    save_calibrated(tiny_checkpoint, first, face_threshold=0.35)
+    save_calibrated(first, second, video_rule="confident", video_temperature=2.0)
+    assert load_checkpoint(second)["calibration"] == {"temperature": 1.0, "face_threshold": 0.35,
+                                                      "video_rule": "confident", "video_temperature": 2.0}
+    assert Detector.load(second).calibration == ModelCalibration(1.0, 0.35, "confident", 2.0)
+    assert load_checkpoint(first)["calibration"] == {"temperature": 1.0, "face_threshold": 0.35}

@@ -167,6 +167,9 @@ def test_model_commands_evaluate_calibrate_report(dftag, tmp_path, face_dataset,
     temperature = float(after.split("T=")[1].split()[0])
     ckpt = torch.load(calibrated, weights_only=True)
     assert ckpt["calibration"]["temperature"] == pytest.approx(temperature, rel=1e-3)
+    # ... and the face threshold where face detection's F1 on the split peaks
+    faces = next(line for line in stdout.splitlines() if line.startswith("face threshold"))
+    assert ckpt["calibration"]["face_threshold"] == pytest.approx(float(faces.split()[2].rstrip(":")), abs=1e-4)
     assert torch.load(tiny_model, weights_only=True)["calibration"]["temperature"] == 1.0  # source untouched
 
     # report RUN: config.json names the dataset, metrics.csv has the epochs, best.pt the model

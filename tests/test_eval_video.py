@@ -205,3 +205,44 @@ def test_video_report_names_the_videos_without_a_face(tmp_path, dftag):
     assert metrics["no_face_found"] == ["a.mp4"]
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "Videos without a face" in report and "1 of 3 scored videos had no face found" in report
+
+
+def test_calibrate_model_on_scored_videos_picks_the_rule_and_its_temperature(dftag, tmp_path, tiny_checkpoint):
+    """--model with --scores: the videos that model scored choose the video rule (lowest log loss) and fit
+    its temperature into a copy of the checkpoint; scores made by another model are refused."""
+    import torch
+
+    from dftag.detector.inference import Detector
+    from dftag.pipeline.video_calibration import pick_video_rule
+
+    rng = np.random.default_rng(3)
+    labels = rng.random(60) < 0.5
+    model_id = Detector.load(tiny_checkpoint).model_id
+    videos = {f"v{i}.mp4": {"model": model_id, "scores_by_rule": {
+        "median": float(np.clip(0.5 + 0.1 * (2 * y - 1) + rng.normal(0, 0.2), 0.01, 0.99)),  # a weak signal
+        "confident": float(0.95 if y else 0.05) if i % 6 else 0.5,  # a strong one, not too sure
+        "confident-pooled": 0.5}} for i, y in enumerate(labels)}
+    scores = tmp_path / "val.csv"
+    scores.write_text("filename,label\n" + "".join(f"{n},{d['scores_by_rule']['median']}\n" for n, d in videos.items()))
+    (tmp_path / "val.details.json").write_text(json.dumps({"settings": {}, "videos": videos, "errors": {}}))
+    labels_csv = tmp_path / "labels.csv"
+    labels_csv.write_text("filename,label\n" + "".join(f"v{i}.mp4,{int(y)}\n" for i, y in enumerate(labels)))
+    out = tmp_path / "model.pt"
+    code, stdout, stderr = dftag("calibrate", "--model", tiny_checkpoint, "--scores", scores, "--labels",
+                                 labels_csv, "--out", out)
+    assert code == 0, stderr
+    expected = pick_video_rule({r: {n: d["scores_by_rule"][r] for n, d in videos.items()} for r in
+                                ("median", "confident", "confident-pooled")},
+                               {f"v{i}.mp4": int(y) for i, y in enumerate(labels)})
+    assert expected.rule == "confident" and "video rule confident" in stdout
+    calibration = torch.load(out, weights_only=True)["calibration"]
+    assert calibration == {"temperature": 1.0, "video_rule": "confident",
+                           "video_temperature": pytest.approx(expected.temperature)}
+    videos["v0.mp4"]["model"] = "ssdlite-mnv2@0123456789"
+    (tmp_path / "val.details.json").write_text(json.dumps({"settings": {}, "videos": videos, "errors": {}}))
+    code, _, stderr = dftag("calibrate", "--model", tiny_checkpoint, "--scores", scores, "--labels", labels_csv,
+                            "--out", tmp_path / "other.pt")
+    assert code == 1 and "val.details.json: videos were scored by ssdlite-mnv2@0123456789" in stderr
+    assert len(stderr.strip().splitlines()) == 1 and not (tmp_path / "other.pt").exists()
+    code, _, stderr = dftag("calibrate", "--model", tiny_checkpoint, "--out", tmp_path / "x.pt")
+    assert code == 1 and "--model needs either --data DATASET or --scores" in stderr

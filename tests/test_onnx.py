@@ -25,7 +25,8 @@ def exported(tmp_path_factory, tiny_two_stage_checkpoint):
 
     folder = tmp_path_factory.mktemp("onnx")
     ckpt = folder / "calibrated.pt"
-    save_calibrated(tiny_two_stage_checkpoint, ckpt, TEMPERATURE)
+    save_calibrated(tiny_two_stage_checkpoint, ckpt, TEMPERATURE, face_threshold=0.4, video_rule="confident",
+                    video_temperature=2.5)
     out = folder / "model.onnx"
     assert main(["export", "--model", str(ckpt), "--onnx", str(out)]) == 0
     return ckpt, out
@@ -52,7 +53,9 @@ def test_export_has_dynamic_batch_and_metadata(exported):
     assert model.graph.input[0].name == INPUT_NAME and not dims[0].HasField("dim_value")  # symbolic batch
     assert [d.dim_value for d in dims[1:]] == [64, 64, 3]
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["arch"] == "ssdlite-mnv2" and float(meta["temperature"]) == TEMPERATURE
+    assert meta["arch"] == "ssdlite-mnv2"
+    assert json.loads(meta["calibration"]) == {"temperature": TEMPERATURE, "face_threshold": 0.4,
+                                               "video_rule": "confident", "video_temperature": 2.5}
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
@@ -60,6 +63,7 @@ def test_onnx_runtime_matches_torch(exported, batch_size):
     ckpt, path = exported
     torch_det, onnx_det = Detector.load(ckpt), OnnxDetector.load(path)
     assert onnx_det.model_id == torch_det.model_id and onnx_det.temperature == TEMPERATURE
+    assert onnx_det.calibration == torch_det.calibration
     images = face_images()
     expected = torch_det.predict(images, score_threshold=0.0, batch_size=batch_size)
     got = onnx_det.predict(images, score_threshold=0.0, batch_size=batch_size)

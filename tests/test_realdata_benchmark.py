@@ -198,7 +198,8 @@ def test_format_table_shows_every_model_side_by_side_with_counts_and_references(
         "test_split": {"images": 40, "real_boxes": 20, "fake_boxes": 21},
         "videos": {"val": 12, "test": 30},
         "models": {"single-stage": _model(0.5123, -1.0, None, None, 0.6931, 4),
-                   "two-stage both": _model(0.81, 0.83, 0.876, [0.71, 0.97], 0.41)},
+                   "two-stage both": {**_model(0.81, 0.83, 0.876, [0.71, 0.97], 0.41),
+                                      "face_calibration": {"face_threshold": {"threshold": 0.4213}}}},
         "robustness": {"H.264 CRF 32": {"roc_auc": 0.8, "roc_auc_95": [0.6, 0.9], "log_loss": 0.5,
                                         "no_face_found": 1}},
     }
@@ -208,7 +209,7 @@ def test_format_table_shows_every_model_side_by_side_with_counts_and_references(
     single = next(line for line in table.splitlines() if line.strip().startswith("single-stage"))
     two = next(line for line in table.splitlines() if line.strip().startswith("two-stage both"))
     assert "0.512" in single and "n/a" in single and "0.693" in single and single.split()[-3] == "4"
-    assert "0.810" in two and "0.876" in two and "[0.71, 0.97]" in two and "confident, 1.50" in two
+    assert "0.810" in two and "0.876" in two and "[0.71, 0.97]" in two and "confident, 1.50; 0.42" in two
     assert any(line.strip().startswith("H.264 CRF 32") and "0.800" in line for line in table.splitlines())
     assert "0.796 (SSD300, earlier work)" in table
 

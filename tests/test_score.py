@@ -87,7 +87,10 @@ def test_cli_writes_dfdc_csv_and_details(tmp_path, dftag, square_scoring, make_v
     assert details["videos"]["a.mp4"]["label"] == NO_FACE and details["errors"] == {}
     # which rule made each score, and a video without faces says so, with the prior it got
     assert {v["video_rule"] for v in details["videos"].values()} == {"median"}
-    assert details["settings"]["rule"]["method"] == "median"
+    # the settings as given leave the rule and the face threshold to the model; each video records what it used
+    assert details["settings"]["rule"]["method"] is None and details["settings"]["track"]["threshold"] is None
+    assert details["videos"]["b.mp4"]["settings"]["rule"]["method"] == "median"
+    assert details["videos"]["b.mp4"]["settings"]["track"]["threshold"] == 0.5
     no_face = details["videos"]["a.mp4"]
     assert (no_face["no_face"], no_face["faces_found"], no_face["prior"]) == (True, 0, 0.5)
     assert details["videos"]["b.mp4"]["no_face"] is False and details["videos"]["b.mp4"]["faces_found"] == 4
@@ -153,12 +156,13 @@ def test_output_over_an_input_and_ambiguous_names_are_refused(tmp_path, dftag, s
 
 
 class LaneScoreDetector(SquareDetector):
-    """A :class:`SquareDetector` whose detection score is 0.9 for squares below y = 40 px, else 0.4."""
+    """A :class:`SquareDetector` whose detection score and face probability are 0.9 for squares below y = 40
+    px, else 0.4."""
 
     def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8):
         out = super().predict(images, score_threshold, batch_size)
         for det in out:
-            det.scores[:] = np.where(det.boxes[:, 1] > 40, 0.9, 0.4)
+            det.scores[:] = det.face_scores[:] = np.where(det.boxes[:, 1] > 40, 0.9, 0.4)
         return out
 
 
@@ -176,6 +180,31 @@ def test_no_face_found_says_at_which_detection_score(tmp_path, dftag, monkeypatc
                                                  "at_threshold": 0, "best_score": 0.4}
     assert details["empty.mp4"]["detections"]["count"] == 0
     assert details["zz.mp4"]["detections"]["at_threshold"] == 2 and not details["zz.mp4"]["no_face"]
-    assert ("2 of 3 videos: no face found at detection score >= 0.5 (--threshold), scored --prior 0.5: "
+    assert ("2 of 3 videos: no face found at face probability >= 0.5 (--threshold), scored --prior 0.5: "
             "empty.mp4: no detection at score >= 0.2 on 2 frames; "
-            "weak.mp4: 2 detections at score >= 0.2 on 2 frames, 0 at >= 0.5 (best score 0.4)\n") in stdout
+            "weak.mp4: 2 detections at score >= 0.2 on 2 frames, 0 at face probability >= 0.5 (best 0.4)\n") in stdout
+
+
+def test_the_model_calibration_sets_face_threshold_and_video_rule_unless_given(tmp_path):
+    """An uncalibrated model tracks from face probability 0.5 with the median rule; a calibrated one uses its
+    face threshold, its video rule and that rule's temperature; settings given explicitly win."""
+    from dftag.detector.model_calibration import ModelCalibration
+    from dftag.eval.calibration import logit, sigmoid
+    from dftag.pipeline.aggregate import ScoreRule
+    from dftag.pipeline.annotator import TrackSettings
+
+    video = face_clip(tmp_path / "v.mp4", frames=4)
+    weak = SquareDetector(score=0.3)  # every face at face probability 0.3, p_fake 0.8
+    assert score_video(video, weak, ScoreSettings(frames=4))["no_face"]
+    weak.calibration = ModelCalibration(face_threshold=0.25, video_rule="confident-pooled", video_temperature=2.0)
+    result = score_video(video, weak, ScoreSettings(frames=4))
+    assert not result["no_face"] and result["video_rule"] == "confident-pooled"
+    assert result["score"] == pytest.approx(float(sigmoid(logit(0.8) / 2.0)), abs=1e-6)
+    assert result["scores_by_rule"]["confident-pooled"] == pytest.approx(0.8)  # raw: what calibration fits
+    assert result["settings"]["track"] == {**result["settings"]["track"], "threshold": 0.25, "low_threshold": 0.2}
+    given = ScoreSettings(frames=4, track=TrackSettings(threshold=0.5), rule=ScoreRule(method="median"))
+    result = score_video(video, weak, given)
+    assert result["no_face"] and result["video_rule"] == "median"
+    # the model's temperature belongs to its rule: another rule chosen explicitly is not rescaled
+    result = score_video(video, weak, ScoreSettings(frames=4, rule=ScoreRule(method="median")))
+    assert result["score"] == pytest.approx(0.8) and result["settings"]["rule"]["video_temperature"] == 1.0

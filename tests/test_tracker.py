@@ -77,3 +77,14 @@ def test_short_miss_keeps_the_id_long_miss_starts_a_new_track():
 def test_rejects_inconsistent_thresholds():
     with pytest.raises(ValueError):
         Tracker(high_score=0.2, low_score=0.5)
+
+
+def test_tracks_follow_face_probability_not_the_label_score():
+    """A two-stage detection: a sure face (face probability 0.9) whose real/fake call is unsure (label score
+    0.9 x 0.5 = 0.45) starts a track at 0.5; a likely background box (0.3) does not."""
+    tracker = Tracker(high_score=0.5, low_score=0.2)
+    found = Detections([box(0, 0), box(50, 50)], [2, 2], [0.45, 0.27], [0.0, 0.0], [0.5, 0.5],
+                       face_scores=[0.9, 0.3])
+    out = tracker.update(0.0, found)
+    assert out.track_ids.tolist() == [1] and out.face_scores.tolist() == pytest.approx([0.9])
+    assert Detections([box(0, 0)], [1], [0.7], [0.0], [0.5]).face_scores.tolist() == pytest.approx([0.7])

@@ -6,8 +6,9 @@ import argparse
 import functools
 
 from dftag.core.errors import DftagError
-from dftag.pipeline.aggregate import CLIP, METHODS, MIN_TRACK_FRACTION, ScoreRule
-from dftag.pipeline.annotator import FaceDetector, TrackSettings
+from dftag.core.video_rules import VIDEO_RULES
+from dftag.pipeline.aggregate import CLIP, DEFAULT_METHOD, MIN_TRACK_FRACTION, ScoreRule
+from dftag.pipeline.annotator import DEFAULT_FACE_THRESHOLD, FaceDetector, TrackSettings
 from dftag.tools.commands._common import positive_int, probability  # noqa: F401 (annotate and score use them)
 
 DEFAULTS = TrackSettings()
@@ -17,19 +18,22 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="M", help="detector checkpoint (.pt, e.g. runs/x/best.pt)")
     p.add_argument("--device", default="cpu", help="torch device for the detector (default: cpu)")
     g = p.add_argument_group("detection, tracking and scoring")
-    g.add_argument("--threshold", type=probability, default=DEFAULTS.threshold, metavar="T",
-                   help="detection score a face needs to start a track (default: %(default)s)")
+    g.add_argument("--threshold", type=probability, default=None, metavar="T",
+                   help="face probability a detection needs to start a track (default: the model's calibrated "
+                        f"face threshold, else {DEFAULT_FACE_THRESHOLD})")
     g.add_argument("--low-threshold", type=probability, default=DEFAULTS.low_threshold, metavar="T",
-                   help="lower score that still continues a track, ByteTrack's second pass (default: %(default)s)")
+                   help="lower face probability that still continues a track, ByteTrack's second pass "
+                        "(default: %(default)s)")
     g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
                    help="frames per detector call (default: %(default)s)")
     g.add_argument("--fake-threshold", type=probability, default=ScoreRule.threshold,
                    help="p_fake at which a face or video is labelled fake (default: %(default)s)")
-    g.add_argument("--video-rule", choices=METHODS, default=ScoreRule.method,
+    g.add_argument("--video-rule", choices=VIDEO_RULES, default=None,
                    help="how per-frame p_fake become track and video scores: 'median' (the most fake track's "
                         "median), 'confident' (the most fake track's DFDC-winner confident mean) or "
                         "'confident-pooled' (the confident mean of all faces of the video, as the DFDC winner "
-                        "ran it) (default: %(default)s)")
+                        "ran it); the model's video temperature applies to the rule it was fitted for "
+                        f"(default: the model's calibrated rule, else {DEFAULT_METHOD})")
     g.add_argument("--prior", type=probability, default=ScoreRule.prior,
                    help="score of a video with no face found (default: %(default)s)")
     g.add_argument("--min-track-fraction", type=probability, default=MIN_TRACK_FRACTION,
@@ -40,7 +44,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[TrackSettings, ScoreRule]:
-    if args.low_threshold > args.threshold:
+    if args.threshold is not None and args.low_threshold > args.threshold:
         raise DftagError(f"--low-threshold {args.low_threshold} is above --threshold {args.threshold}")
     track = TrackSettings(threshold=args.threshold, low_threshold=args.low_threshold, batch_size=args.batch_size)
     rule = ScoreRule(method=args.video_rule, threshold=args.fake_threshold, prior=args.prior,

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         label = result["label"]
         if result["no_face"]:  # say at which detection score, and what the detector did find
-            label = (f"{label} at detection score >= {track.threshold:g} (--threshold): "
+            label = (f"{label} at face probability >= {result['detections']['threshold']:g} (--threshold): "
                      f"{detection_summary(result['detections'])}; --prior")
         print(f"{video}: {label} (p_fake {result['score']:.3f}, {len(result['tracks'])} face tracks, "
               f"{result['frame_count']} frames, {result['timings']['total_s']:.1f} s) -> {result['output']}")

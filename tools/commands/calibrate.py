@@ -1,4 +1,5 @@
-"""``dftag calibrate``: fit temperature scaling of the fake probability on held-out data."""
+"""``dftag calibrate``: fit a model's calibration on held-out data (face temperature and face threshold on
+images, video rule and temperature on scored videos), or temperature-scale video scores."""
 
 from __future__ import annotations
 
@@ -20,10 +21,16 @@ minimises the negative log-likelihood on held-out data, and print NLL and expect
 and after. Temperature scaling changes no ranking: boxes, labels and AP stay the same; only p_fake moves.
 
 With --model and --data the detector runs on the split (default: val); each detection scoring at least
---score-threshold that overlaps a ground-truth face with IoU >= --iou gives one (fake logit, real/fake) pair;
-the calibrated copy of the checkpoint is written to --out (the source is not modified).
-With --scores and --labels (video level) the scores' logits are fitted against the labels and the calibrated
-scores are written to --out as a CSV in the same format.
+--score-threshold that overlaps a ground-truth face with IoU >= --iou gives one (fake logit, real/fake) pair
+for T, and the face threshold (the face probability from which a detection starts a track in annotate and
+score) is set where face detection's F1 on the split is highest. The calibrated copy of the checkpoint is
+written to --out (the source is not modified).
+With --model, --scores and --labels, the videos that model scored (`dftag score --model M ... --out
+scores.csv`, read from the details JSON beside it, or --details) choose the video rule with the lowest log
+loss and fit the temperature of its video scores; the copy at --out carries both, and annotate and score use
+them unless --video-rule is given.
+With --scores and --labels alone (video level) the scores' logits are fitted against the labels and the
+calibrated scores are written to --out as a CSV in the same format.
 """
 
 
@@ -32,11 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    description=DESCRIPTION,
                    examples=["dftag calibrate --model runs/r1/best.pt --data data/ds --out runs/r1/calibrated.pt",
                              "dftag calibrate --model best.pt --data data/ds --split test --iou 0.6 --out cal.pt",
+                             "dftag calibrate --model cal.pt --scores val_scores.csv --labels val_labels.csv "
+                             "--out model.pt",
                              "dftag calibrate --scores scores.csv --labels metadata.json --out scores_cal.csv"])
     p.add_argument("--model", help="dftag checkpoint (.pt) to calibrate (with --data)")
     p.add_argument("--data", help="dataset folder")
     p.add_argument("--split", default="val", help="split to fit on (default: val)")
-    p.add_argument("--scores", help="video scores.csv to calibrate (with --labels)")
+    p.add_argument("--scores", help="video scores.csv to calibrate, or with --model that model's scores of "
+                                    "validation videos (with --labels)")
+    p.add_argument("--details", help="with --model and --scores: the details JSON of --scores (default: beside it)")
     p.add_argument("--labels", help="metadata.json (DFDC) or labels.csv for --scores")
     p.add_argument("--out", required=True, help="calibrated checkpoint (.pt) or, with --scores, scores CSV")
     p.add_argument("--iou", type=float_range(0, 1, low_open=True), default=0.5, help="IoU for a detection to count as a face (default: 0.5)")
@@ -48,9 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def report_fit(logits: np.ndarray, labels: np.ndarray, bins: int) -> float:
-    """Fit T and print NLL and ECE before (T = 1) and after."""
-    temperature = fit_temperature(logits, labels)
+def report_fit(logits: np.ndarray, labels: np.ndarray, bins: int, temperature: float | None = None) -> float:
+    """Fit T (unless given) and print NLL and ECE before (T = 1) and after."""
+    temperature = fit_temperature(logits, labels) if temperature is None else temperature
     n_fake = int(labels.sum())
     print(f"{len(labels)} examples ({n_fake} fake, {len(labels) - n_fake} real)")
     for name, t in (("before", 1.0), ("after", temperature)):
@@ -64,18 +75,36 @@ def calibrate_model(args: argparse.Namespace) -> None:
     from dftag.detector.checkpoint import save_calibrated
     from dftag.detector.device import resolve_device
     from dftag.detector.inference import Detector
-    from dftag.eval.predict import predict_dataset
+    from dftag.eval.fit_calibration import fit_calibration
 
     dataset = load_dataset(args.data, args.split)
     detector = Detector.load(args.model, device=resolve_device(args.device))
-    predictions = predict_dataset(detector, dataset, score_threshold=args.score_threshold,
-                                  batch_size=args.batch_size)
-    logits, labels = predictions.matched_logits(args.iou, args.score_threshold)
-    if len(labels) == 0 or labels.min() == labels.max():
-        raise DftagError(f"calibration needs detections matched to both real and fake faces; found "
-                         f"{int(labels.sum())} fake and {int((labels == 0).sum())} real", dataset.source)
-    temperature = report_fit(logits, labels, args.bins)
-    save_calibrated(args.model, args.out, temperature)
+    fitted = fit_calibration(detector, dataset, args.iou, args.score_threshold, args.batch_size)
+    report_fit(fitted.logits, fitted.labels, args.bins, fitted.temperature)
+    faces = fitted.faces
+    print(f"face threshold {faces.threshold:.4f}: precision {faces.precision:.3f}, recall {faces.recall:.3f}, "
+          f"F1 {faces.f1:.3f} over {faces.n_faces} faces")
+    save_calibrated(args.model, args.out, fitted.temperature, face_threshold=faces.threshold)
+
+
+def calibrate_video_rule(args: argparse.Namespace) -> None:
+    from dftag.core.io import read_json
+    from dftag.detector.checkpoint import save_calibrated
+    from dftag.detector.export import load_detector
+    from dftag.eval.video_metrics import details_path, load_video_labels
+    from dftag.pipeline.video_calibration import calibrate_scored_videos
+
+    details = args.details or details_path(args.scores)
+    scored = read_json(details)
+    if not isinstance(scored, dict) or not isinstance(scored.get("videos"), dict):
+        raise DftagError('not a dftag score details file (no "videos")', details)
+    model_id = load_detector(args.model).model_id
+    calibration = calibrate_scored_videos(scored["videos"], load_video_labels(args.labels), model_id, details)
+    for rule, loss in calibration.val_log_loss.items():
+        print(f"{rule:<16}  log loss {loss:.4f}{'  <- chosen' if rule == calibration.rule else ''}")
+    print(f"video rule {calibration.rule}, T={calibration.temperature:.4f}: log loss "
+          f"{calibration.calibrated_log_loss:.4f} on {calibration.videos} videos")
+    save_calibrated(args.model, args.out, video_rule=calibration.rule, video_temperature=calibration.temperature)
 
 
 def calibrate_scores(args: argparse.Namespace) -> None:
@@ -95,14 +124,24 @@ def calibrate_scores(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.model) == bool(args.scores):
-        raise DftagError("give either --model (with --data) or --scores (with --labels)")
-    if args.model and not args.data:
-        raise DftagError("--model needs --data DATASET")
+    if not (args.model or args.scores):
+        raise DftagError("give --model (with --data, or with --scores and --labels) or --scores (with --labels)")
+    if args.model and bool(args.data) == bool(args.scores):
+        raise DftagError("--model needs either --data DATASET or --scores SCORES.csv with --labels")
     if args.scores and not args.labels:
         raise DftagError("--scores needs --labels metadata.json|labels.csv")
-    inputs = [args.model, *dataset_inputs(args.data, args.split)] if args.model else [args.scores, args.labels]
+    if args.details and not (args.model and args.scores):
+        raise DftagError("--details goes with --model and --scores")
+    if args.model and args.data:
+        inputs, command = [args.model, *dataset_inputs(args.data, args.split)], calibrate_model
+    elif args.model:
+        from dftag.eval.video_metrics import details_path
+
+        inputs = [args.model, args.scores, args.labels, args.details or details_path(args.scores)]
+        command = calibrate_video_rule
+    else:
+        inputs, command = [args.scores, args.labels], calibrate_scores
     check_outputs([file(args.out)], inputs)
-    (calibrate_model if args.model else calibrate_scores)(args)
+    command(args)
     print(f"wrote {args.out}")
     return 0

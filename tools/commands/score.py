@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     no_face = {name: r for name, r in written.results.items() if r["no_face"]}
     if no_face:  # say at which detection score, and what the detector did find
         shown = "; ".join(f"{name}: {detection_summary(r['detections'])}" for name, r in list(no_face.items())[:5])
-        print(f"{len(no_face)} of {len(written.results)} videos: no face found at detection score >= "
-              f"{track.threshold:g} (--threshold), scored --prior {rule.prior:g}: {shown}"
+        print(f"{len(no_face)} of {len(written.results)} videos: no face found at face probability >= "
+              f"{next(iter(no_face.values()))['detections']['threshold']:g} (--threshold), scored --prior "
+              f"{rule.prior:g}: {shown}"
               + ("; ..." if len(no_face) > 5 else ""))
     return 1 if written.errors else 0
