@@ -694,7 +694,9 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
     save_coco(regroup_by_identity(load_dataset(dataset).coco, swap_groups(pairs)), dataset / "annotations.json")
     candidates = candidate_videos(data, pairs, read_manifest(data / "manifest.csv"))
     families = {}
+    summary: dict[str, Any] = {}
     for family in FAMILIES:
+        tic = time.perf_counter()
         loso_split(dataset, family, config.seed)
         fold = dataset.parent / f"dataset-without-{family}"
         groups = split_groups(fold)
@@ -707,14 +709,20 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
         videos = [*val, *held]
         details = score_models(config, model, videos, scored_paths(videos, out), out / "scores" / family)
         calibration = calibrate_on_val(details[name], val)
-        families[family] = video_metrics_of(calibration, details[name], held, config.seed)
-    aucs = [row["roc_auc"] for row in families.values() if row["roc_auc"] is not None]
-    summary = {"mode": "leave one source out", "date": datetime.date.today().isoformat(),
-               "seconds": round(time.perf_counter() - started, 1), "config": asdict(config), "families": families,
-               "mean_roc_auc": float(np.mean(aucs)) if aucs else None,
-               "mean_log_loss": float(np.mean([row["log_loss"] for row in families.values()]))}
-    write_json(out / "summary.json", summary, indent=2)
+        families[family] = {**video_metrics_of(calibration, details[name], held, config.seed),
+                            "seconds": round(time.perf_counter() - tic, 1)}
+        summary = loso_summary(config, families, time.perf_counter() - started)
+        write_json(out / "summary.json", summary, indent=2)  # after every family: a long run reports as it goes
     return summary
+
+
+def loso_summary(config: BenchConfig, families: Mapping[str, dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The leave-one-source-out summary of the ``families`` done so far, with the means over them."""
+    aucs = [row["roc_auc"] for row in families.values() if row["roc_auc"] is not None]
+    return {"mode": "leave one source out", "date": datetime.date.today().isoformat(), "seconds": round(seconds, 1),
+            "config": asdict(config), "families": dict(families), "families_done": len(families),
+            "families_total": len(FAMILIES), "mean_roc_auc": float(np.mean(aucs)) if aucs else None,
+            "mean_log_loss": float(np.mean([row["log_loss"] for row in families.values()]))}
 
 
 def _check_data(config: BenchConfig) -> Path:

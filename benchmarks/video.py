@@ -3,7 +3,8 @@
 Prints, for a 10 s 1080p clip with faces (the DFDC sample in ../shared/realdata when present, else a
 generated clip with drawn synthetic faces):
 
-* ``score`` wall time of one video (target <= 2 s on 2 CPU cores);
+* ``score`` wall time of one video (target <= 2.5 s on 2 CPU cores), with the part spent in the detector and,
+  beside it, a bare decode of the same 32 frames at the size ``score`` decodes them;
 * ``annotate`` wall time divided by a bare ffmpeg decode + H.264 encode of the same clip (target <= 2.0);
 * a naive baseline (decode every frame to RGB, run the detector on each frame, draw, encode, one after the
   other) and the speed-up of ``annotate`` over it;
@@ -38,7 +39,7 @@ from dftag.annotations.video import VideoWriter, ffmpeg_exe, probe, read_frames 
 from dftag.pipeline.aggregate import ScoreRule, TrackScores  # noqa: E402
 from dftag.pipeline.annotator import AnnotateSettings, annotate_video  # noqa: E402
 from dftag.pipeline.render import Renderer  # noqa: E402
-from dftag.pipeline.scorer import ScoreSettings, score_video  # noqa: E402
+from dftag.pipeline.scorer import DEFAULT_FRAMES, ScoreSettings, decode_side, sample_indices, score_video  # noqa: E402
 
 REALDATA_CLIP = ROOT.parent / "shared" / "realdata" / "polimi-ispl+icpr2020dfdc" / "notebook" / "samples" / "lynaeydofd.mp4"
 SIZE, FPS, SECONDS = (1920, 1080), 30, 10
@@ -161,6 +162,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
     parser.add_argument("--long-minutes", type=float, default=1.0, help="length of the memory clip (default: 1)")
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--score-only", action="store_true", help="time score only (no annotate, no memory clips)")
     parser.add_argument("--onnx", action="store_true",
                         help="also time score with the model exported to ONNX (ONNX Runtime backend)")
     args = parser.parse_args()
@@ -179,8 +181,13 @@ def main() -> None:
           f"torch threads: {args.threads}; cpu cores: {os.cpu_count()}")
 
     score_video(clip, detector, ScoreSettings(frames=4))  # warm-up (first-call allocations, file cache)
-    score_s = timed(lambda: score_video(clip, detector, ScoreSettings()))
-    print(f"score (32 frames):            {score_s:6.2f} s   (target <= 2 s)")
+    results = []
+    score_s = timed(lambda: results.append(score_video(clip, detector, ScoreSettings())))
+    side = decode_side(detector, ScoreSettings())
+    decode_s = timed(lambda: list(read_frames(clip, indices=sample_indices(info, DEFAULT_FRAMES), max_side=side)))
+    print(f"score (32 frames):            {score_s:6.2f} s   (target <= 2.5 s; detector "
+          f"{results[0]['timings']['detect_s']:.2f} s; decoding the 32 frames alone at "
+          f"{'full size' if side is None else f'{side} px'}: {decode_s:.2f} s)")
     if args.onnx:
         from dftag.detector.export import OnnxDetector, export_onnx
 
@@ -188,7 +195,9 @@ def main() -> None:
         onnx_detector = OnnxDetector.load(work / "model.onnx", threads=args.threads)
         score_video(clip, onnx_detector, ScoreSettings(frames=4))
         onnx_s = timed(lambda: score_video(clip, onnx_detector, ScoreSettings()))
-        print(f"score (32 frames, ONNX):      {onnx_s:6.2f} s   (target <= 2 s)")
+        print(f"score (32 frames, ONNX):      {onnx_s:6.2f} s   (target <= 2.5 s)")
+    if args.score_only:
+        return
 
     bare_s = timed(lambda: bare_transcode(clip, work / "bare.mp4"))
     settings = AnnotateSettings(stride=args.stride)

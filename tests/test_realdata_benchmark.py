@@ -364,3 +364,12 @@ def test_no_face_found_counts_videos_scored_as_the_prior():
     results = {"a.mp4": {"score": 0.5, "label": NO_FACE}, "b.mp4": {"score": 0.9, "label": "fake"},
                "c.mp4": {"score": 0.5, "label": NO_FACE}}
     assert bench.no_face_found(results) == 2
+
+
+def test_loso_summary_says_how_many_families_are_done_and_averages_those():
+    config = bench.BenchConfig(data="d", mode="loso")
+    rows = {"FF++": {"roc_auc": 0.9, "log_loss": 0.4}, "DFDC": {"roc_auc": None, "log_loss": 0.8}}
+    summary = bench.loso_summary(config, rows, 12.34)
+    assert (summary["families_done"], summary["families_total"]) == (2, len(bench.FAMILIES))
+    assert summary["mean_roc_auc"] == 0.9 and summary["mean_log_loss"] == pytest.approx(0.6)
+    assert summary["seconds"] == 12.3 and summary["config"]["mode"] == "loso"
