@@ -52,7 +52,7 @@ DEFAULT_BATCH_SIZE = 8
 MAX_DETECTIONS = 100  # per image, after NMS
 MAX_FACES = 20  # per image, the first stage's best faces that a two-stage detector's classifier tags
 # Crops per classifier call: on CPU, 224 px crops in small batches stay in cache (4 at a time ran 3x faster
-# than 32 on 2 cores, benchmarks/video.py); inference modules hold their weights channels-last, the layout the
+# than 32 on 2 cores, benchmarks/video.py); a loaded detector holds its weights channels-last, the layout the
 # permuted uint8 NHWC input already has.
 CLASSIFY_BATCH = 4
 
@@ -161,19 +161,22 @@ class Detector:
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Detector:
         """Load a dftag checkpoint (``weights_only``); errors name the file."""
         ckpt = load_checkpoint(path)
-        model = model_from_checkpoint(ckpt, path)
+        # weights channels-last for inference (see CLASSIFY_BATCH); never for a model still in training, whose
+        # arithmetic would change with the layout
+        model = model_from_checkpoint(ckpt, path).to(memory_format=torch.channels_last)
+        classifier = classifier_from_checkpoint(ckpt, path)
         return cls.from_model(model, calibration=calibration_of(ckpt, path),
                               model_id=checkpoint_id(model_name(ckpt), path), device=device,
-                              classifier=classifier_from_checkpoint(ckpt, path))
+                              classifier=None if classifier is None else classifier.to(memory_format=torch.channels_last))
 
     @classmethod
     def from_model(cls, model: SSD, *, calibration: ModelCalibration = ModelCalibration(), model_id: str = "",
                    device: str | torch.device = "cpu", classifier: FaceClassifier | None = None) -> Detector:
         """Wrap a model built by :func:`dftag.detector.models.build_model` and, for a two-stage detector, its crop
         classifier (both are switched to eval mode)."""
-        network = DetectorNetwork(model.to(device)).to(memory_format=torch.channels_last).eval()
+        network = DetectorNetwork(model.to(device)).eval()
         if classifier is not None:
-            classifier = classifier.to(device, memory_format=torch.channels_last).eval()
+            classifier = classifier.to(device).eval()
         return cls(network, arch=model.dftag_arch, image_size=model_image_size(model), calibration=calibration,
                    model_id=model_id, device=device, classifier=classifier)
 

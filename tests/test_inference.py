@@ -156,3 +156,13 @@ def test_cli_predict_bad_input_writes_nothing(tmp_path, dftag, tiny_checkpoint):
     assert not out.exists()
     code, _, err = dftag("predict", "--model", tmp_path / "missing.pt", tmp_path / "imgs", "--out", out)
     assert code == 1 and "missing.pt" in err and not out.exists()
+
+
+def test_wrapping_a_model_in_training_leaves_its_weight_layout_alone():
+    """Validation during training wraps the model being trained: its weights must keep their layout (a resumed
+    run is bit-exact only if the arithmetic does not change); a loaded detector may hold them channels-last."""
+    from dftag.detector.models import build_model
+
+    model = build_model("ssdlite-mnv2", pretrained_backbone=False, image_size=64)
+    Detector.from_model(model)
+    assert all(p.is_contiguous() for p in model.parameters())
