@@ -77,6 +77,13 @@ def logit(p: np.ndarray) -> np.ndarray:
         return np.log(p) - np.log1p(-p)
 
 
+def scale_probability(p: float, temperature: float, clip: tuple[float, float]) -> float:
+    """Temperature scaling of one probability: ``sigmoid(logit(p') / temperature)`` with ``p'`` = ``p`` clipped to
+    ``clip``, and the result clipped to ``clip`` again."""
+    z = logit(np.clip(p, *clip)) / temperature
+    return float(np.clip(sigmoid(z), *clip))
+
+
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
     """Mean binary negative log-likelihood of ``sigmoid(logits / temperature)``, computed stably."""
     z = np.asarray(logits, dtype=np.float64) / temperature

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from dftag.core.errors import DftagError
-from dftag.eval.matching import match_image
 from dftag.eval.predict import DatasetPredictions
 
 # The chosen threshold is kept inside these bounds: below, nearly anything is a face; above, a certain face is.
@@ -42,23 +41,11 @@ class FaceThreshold:
 def pick_face_threshold(predictions: DatasetPredictions, iou_threshold: float = 0.5) -> FaceThreshold:
     """The face probability with the highest face-detection F1 on ``predictions`` (module docstring); an
     error when the images hold no face or no detection matches one."""
-    by_image = predictions.dataset.annotations_by_image()
-    scores, hits, n_faces = [], [], 0
-    for img, det in zip(predictions.dataset.images, predictions.detections):
-        anns = by_image[img["id"]]
-        crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-        ignore = crowd | np.array([bool(a.get("difficult", 0)) for a in anns], dtype=bool)
-        n_faces += int((~ignore).sum())
-        order = np.argsort(-det.face_scores, kind="stable")
-        boxes = det.boxes[order].astype(np.float64)
-        dt_xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        gt_xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-        match = match_image(dt_xywh, gt_xywh, crowd, ignore, iou_threshold)
-        for d, g in zip(order, match):
-            if g >= 0 and ignore[g]:
-                continue
-            scores.append(float(det.face_scores[d]))
-            hits.append(g >= 0)
+    n_faces = sum(not (a.get("iscrowd", 0) or a.get("difficult", 0)) for a in predictions.dataset.annotations)
+    scores, hits = [], []
+    for det, d, ann in predictions.matches(iou_threshold, "face_scores"):
+        scores.append(float(det.face_scores[d]))
+        hits.append(ann is not None)
     if n_faces == 0:
         raise DftagError("no ground-truth face to choose a face threshold on")
     order = np.argsort(-np.asarray(scores), kind="stable")

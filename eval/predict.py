@@ -7,6 +7,7 @@ results.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,26 +33,35 @@ class DatasetPredictions:
     def coco_results(self) -> list[dict[str, Any]]:
         return [r for img, det in zip(self.dataset.images, self.detections) for r in coco_results(det, img["id"])]
 
-    def matched_logits(self, iou_threshold: float = 0.5, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """``(fake_logit, label)`` for each detection with score ``>= min_score`` matched (class-agnostic, IoU
-        ``>= iou_threshold``) to a ground-truth face that is not crowd or difficult; label 1 fake, 0 real."""
+    def matches(self, iou_threshold: float = 0.5, rank: str = "scores", min_score: float = 0.0
+                ) -> Iterator[tuple[Detections, int, dict[str, Any] | None]]:
+        """Each detection whose ``rank`` field (``"scores"`` or ``"face_scores"``) is ``>= min_score``, matched
+        class-agnostically per image in descending ``rank`` order (IoU ``>= iou_threshold``, greedy as COCO
+        does), as ``(image's detections, index, matched annotation or None)``; detections on a crowd or
+        difficult face are left out (neither right nor wrong)."""
         by_image = self.dataset.annotations_by_image()
-        logits, labels = [], []
         for img, det in zip(self.dataset.images, self.detections):
             anns = by_image[img["id"]]
-            keep = np.flatnonzero(det.scores >= min_score)
-            keep = keep[np.argsort(-det.scores[keep], kind="stable")]
+            values = getattr(det, rank)
+            keep = np.flatnonzero(values >= min_score)
+            keep = keep[np.argsort(-values[keep], kind="stable")]
             boxes = det.boxes[keep].astype(np.float64)
             dt_xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
             gt_xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
             crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
             ignore = crowd | np.array([bool(a.get("difficult", 0)) for a in anns], dtype=bool)
-            match = match_image(dt_xywh, gt_xywh, crowd, ignore, iou_threshold)
-            for d, g in zip(keep, match):
-                if g >= 0 and not ignore[g]:
-                    logits.append(float(det.fake_logit[d]))
-                    labels.append(int(anns[g]["category_id"] == FAKE))
-        return np.array(logits, dtype=np.float64), np.array(labels, dtype=np.int64)
+            for d, g in zip(keep, match_image(dt_xywh, gt_xywh, crowd, ignore, iou_threshold)):
+                if g < 0:
+                    yield det, int(d), None
+                elif not ignore[g]:
+                    yield det, int(d), anns[g]
+
+    def matched_logits(self, iou_threshold: float = 0.5, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """``(fake_logit, label)`` for each detection with score ``>= min_score`` matched (class-agnostic, IoU
+        ``>= iou_threshold``) to a ground-truth face that is not crowd or difficult; label 1 fake, 0 real."""
+        pairs = [(float(det.fake_logit[d]), int(ann["category_id"] == FAKE))
+                 for det, d, ann in self.matches(iou_threshold, "scores", min_score) if ann is not None]
+        return (np.array([p[0] for p in pairs], dtype=np.float64), np.array([p[1] for p in pairs], dtype=np.int64))
 
 
 def predict_dataset(detector: Detector, dataset: Dataset, score_threshold: float = EVAL_MIN_SCORE,

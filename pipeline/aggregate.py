@@ -52,7 +52,7 @@ import numpy as np
 from dftag.core.errors import DftagError
 from dftag.core.video_rules import VIDEO_RULES
 from dftag.detector.model_calibration import ModelCalibration
-from dftag.eval.calibration import logit, sigmoid
+from dftag.eval.calibration import scale_probability
 
 CLIP = (0.01, 0.99)
 EMA_ALPHA = 0.3
@@ -224,10 +224,7 @@ class ScoreRule:
 
     def _calibrated(self, score: float) -> float:
         """A clipped raw video score, calibrated by ``video_temperature`` (module docstring)."""
-        score = clip_probability(score, self.clip)
-        if self.video_temperature in (None, 1.0) or not 0 < score < 1:
-            return score
-        return clip_probability(float(sigmoid(logit(np.float64(score)) / self.video_temperature)), self.clip)
+        return scale_probability(score, self.video_temperature or 1.0, self.clip)
 
     def video_score(self, tracks: Sequence[TrackHistory]) -> VideoScore:
         method = self.rule_name

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dftag.core.errors import DftagError
-from dftag.eval.calibration import fit_temperature, logit, nll, sigmoid
+from dftag.eval.calibration import fit_temperature, logit, nll, scale_probability, sigmoid
 from dftag.pipeline.aggregate import CLIP, JSON_DIGITS
 
 
@@ -48,8 +48,7 @@ class VideoCalibration:
 
     def __call__(self, score: float) -> float:
         """The calibrated video score of a raw ``score`` (a probability under :attr:`rule`)."""
-        z = logit(np.clip(score, *self.clip)) / self.temperature
-        return float(np.clip(sigmoid(z), *self.clip))
+        return scale_probability(score, self.temperature, self.clip)
 
     def to_json(self) -> dict:
         return {"rule": self.rule, "temperature": round(self.temperature, JSON_DIGITS), "clip": list(self.clip),
