@@ -32,7 +32,8 @@ val videos): video ROC AUC per family with a bootstrap 95 % interval, log loss, 
 Scores and labels match by name: a file name that several videos share (FF++ methods, Wav2Lip outputs) is
 prefixed with the fewest parent folders that tell them apart (``Deepfakes~c40~videos~183_253.mp4``). Prints one
 table and writes ``OUT/summary.json``. Re-running with the same settings reuses the dataset and resumes or
-reuses the training runs; ``--force`` starts over. Usage::
+reuses the training runs (leave-one-source-out also keeps the families its ``summary.json`` already reports);
+``--force`` starts over. Usage::
 
     python benchmarks/realdata.py --data ../shared/realdata --out runs/realdata [--mode identity|loso]
         [--epochs N] [--classifier-epochs N] [--every K] [--fakes both pairs sbi] [--seed S] [--force]
@@ -693,9 +694,12 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
     build_dataset(config, data, pairs, dataset)
     save_coco(regroup_by_identity(load_dataset(dataset).coco, swap_groups(pairs)), dataset / "annotations.json")
     candidates = candidate_videos(data, pairs, read_manifest(data / "manifest.csv"))
-    families = {}
-    summary: dict[str, Any] = {}
+    families, seconds_before = loso_families_done(out, config)
+    summary = loso_summary(config, families, seconds_before)
     for family in FAMILIES:
+        if family in families:
+            print(f"{family}: kept from {out / 'summary.json'}")
+            continue
         tic = time.perf_counter()
         loso_split(dataset, family, config.seed)
         fold = dataset.parent / f"dataset-without-{family}"
@@ -711,9 +715,21 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
         calibration = calibrate_on_val(details[name], val)
         families[family] = {**video_metrics_of(calibration, details[name], held, config.seed),
                             "seconds": round(time.perf_counter() - tic, 1)}
-        summary = loso_summary(config, families, time.perf_counter() - started)
+        summary = loso_summary(config, families, seconds_before + time.perf_counter() - started)
         write_json(out / "summary.json", summary, indent=2)  # after every family: a long run reports as it goes
     return summary
+
+
+def loso_families_done(out: Path, config: BenchConfig) -> tuple[dict[str, dict[str, Any]], float]:
+    """The families an earlier leave-one-source-out run in ``out`` finished with the same ``config``, and the
+    seconds it spent; none and 0 when ``out`` holds no such summary."""
+    path = out / "summary.json"
+    if not path.is_file():
+        return {}, 0.0
+    done = read_json(path)
+    if done.get("config") != json.loads(json.dumps(asdict(config))):
+        return {}, 0.0
+    return {name: row for name, row in done["families"].items() if name in FAMILIES}, float(done["seconds"])
 
 
 def loso_summary(config: BenchConfig, families: Mapping[str, dict[str, Any]], seconds: float) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -373,3 +374,13 @@ def test_loso_summary_says_how_many_families_are_done_and_averages_those():
     assert (summary["families_done"], summary["families_total"]) == (2, len(bench.FAMILIES))
     assert summary["mean_roc_auc"] == 0.9 and summary["mean_log_loss"] == pytest.approx(0.6)
     assert summary["seconds"] == 12.3 and summary["config"]["mode"] == "loso"
+
+
+def test_loso_keeps_the_families_a_run_with_the_same_settings_finished(tmp_path):
+    config = bench.BenchConfig(data="d", mode="loso")
+    rows = {"FF++": {"roc_auc": 0.9, "log_loss": 0.4}}
+    (tmp_path / "summary.json").write_text(json.dumps(bench.loso_summary(config, rows, 60.0)))
+    assert bench.loso_families_done(tmp_path, config) == (rows, 60.0)
+    other = dataclasses.replace(config, epochs=config.epochs + 1)
+    assert bench.loso_families_done(tmp_path, other) == ({}, 0.0)
+    assert bench.loso_families_done(tmp_path / "none", config) == ({}, 0.0)
