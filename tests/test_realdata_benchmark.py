@@ -384,3 +384,15 @@ def test_loso_keeps_the_families_a_run_with_the_same_settings_finished(tmp_path)
     other = dataclasses.replace(config, epochs=config.epochs + 1)
     assert bench.loso_families_done(tmp_path, other) == ({}, 0.0)
     assert bench.loso_families_done(tmp_path / "none", config) == ({}, 0.0)
+
+
+def test_loso_refuses_an_unknown_family_before_writing_anything(tmp_path):
+    config = bench.BenchConfig(data=str(tmp_path / "realdata"), mode="loso")
+    with pytest.raises(DftagError, match="unknown source families"):
+        bench.run_leave_one_source_out(config, tmp_path / "out", families_to_run=["FF++", "Sora"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_families_flag_picks_the_folds_to_run():
+    assert bench.parse_args(["--data", "d", "--out", "o"]).families == list(bench.FAMILIES)
+    assert bench.parse_args(["--data", "d", "--out", "o", "--families", "DFDC"]).families == ["DFDC"]
