@@ -31,6 +31,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from dftag.core.atomic import temporary_file
 from dftag.core.errors import DftagError
 
 # More runs than this in a frame selection are filtered in Python instead of by ffmpeg's select filter.
@@ -501,8 +502,7 @@ class VideoWriter:
                  crf: int = 23, preset: str = "veryfast", audio_from: str | os.PathLike[str] | None = None):
         self.path = Path(path)
         self.width, self.height, self.fps = width, height, fps
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
+        self._tmp = temporary_file(self.path, suffix=self.path.suffix or ".mp4")
         video = ffmpeg.input("pipe:", format="matroska")
         if width % 2 or height % 2:
             video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")

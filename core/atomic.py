@@ -27,11 +27,9 @@ from typing import Any
 
 from dftag.core.errors import DftagError
 
-# .NAME.PID@HOST.TAG.tmp[.ext]: TAG is mkstemp/mkdtemp's 8 random characters or "old" (a folder being replaced);
-# and annotations.video.VideoWriter's .STEM.PID.tmp.EXT, which names no host (this host's).
-TEMPORARIES = (re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)@(?P<host>[A-Za-z0-9-]+)\.(?:[a-z0-9_]{8}|old)\.tmp"
-                          r"(?:\.[A-Za-z0-9]+)?"),
-               re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.tmp\.[A-Za-z0-9]+"))
+# .NAME.PID@HOST.TAG.tmp[.ext]: TAG is mkstemp/mkdtemp's 8 random characters or "old" (a folder being replaced)
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)@(?P<host>[A-Za-z0-9-]+)\.(?:[a-z0-9_]{8}|old)\.tmp"
+                       r"(?:\.[A-Za-z0-9]+)?")
 _cleaned: set[Path] = set()  # folders already cleaned by this process
 
 
@@ -76,8 +74,8 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        match = next((m for m in (t.fullmatch(entry.name) for t in TEMPORARIES) if m is not None), None)
-        if match is None or match.groupdict().get("host") not in (None, host) or process_alive(int(match["pid"])):
+        match = TEMPORARY.fullmatch(entry.name)
+        if match is None or match["host"] != host or process_alive(int(match["pid"])):
             continue
         path = Path(entry.path)
         try:
@@ -109,6 +107,19 @@ def _prepare_folder(folder: Path) -> None:
         _cleaned.add(key)
 
 
+def temporary_file(target: str | os.PathLike[str], suffix: str = "") -> Path:
+    """Create an empty temporary file beside ``target`` (named as the module docstring says, ``suffix`` after
+    ``.tmp``) for a writer that renames it over ``target`` itself when done (:func:`atomic_path` does both)."""
+    target = Path(target)
+    if target.is_dir():
+        raise DftagError("cannot write this file: a folder of that name exists", target)
+    _prepare_folder(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=".tmp" + suffix, dir=target.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed.
@@ -116,13 +127,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     ``suffix`` keeps an extension on the temporary name for tools that infer the format from it (ffmpeg).
     """
     target = Path(target)
-    if target.is_dir():
-        raise DftagError("cannot write this file: a folder of that name exists", target)
-    _prepare_folder(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=".tmp" + suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
+    tmp_path = temporary_file(target, suffix)
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -114,7 +114,7 @@ ROWS = {
                                                     setup="killed_video_writer"),
     "live-and-other-hosts-temporaries-stay": Row(f"{CVAT} --out NEW", 0, "",
                                                  {".NEW.*.livelive.tmp": THERE, ".NEW.*@elsewhere.abcdefgh.tmp": THERE,
-                                                  ".notes.*.tmp": THERE},
+                                                  ".notes.*.tmp": THERE, ".diary.*.tmp.txt": THERE},
                                                  setup="live_temporaries"),
     # 9. an output of the wrong kind, or that cannot be written: one line before any work
     "convert-out-is-a-file": Row(f"{CVAT} --out afile", 1, "afile: --out is an existing file; give a folder"),
@@ -284,6 +284,7 @@ def _setup_live_temporaries(root: Path) -> None:
     (root / f".NEW.{os.getpid()}@{_host()}.livelive.tmp").mkdir()  # this (running) process's
     (root / f".NEW.{_dead_pid()}@elsewhere.abcdefgh.tmp").mkdir()  # a dead pid, but of another host
     (root / f".notes.{_dead_pid()}.tmp").write_text("a hidden file of the user's, not a dftag temporary\n")
+    (root / f".diary.{_dead_pid()}.tmp.txt").write_text("nor this one: dftag's names carry a host\n")
 
 
 def _setup_test_json_folder(root: Path) -> None:
