@@ -6,8 +6,9 @@ input (see :func:`dftag.detector.models.resize_image`), normalises them as the m
 returns every anchor's decoded box (xyxy, input pixels) and its three class logits (background, real, fake).
 Post-processing (:func:`postprocess`) is shared by the torch and the ONNX Runtime backends: a box is labelled
 with the likelier of real and fake, kept when that label's 3-way softmax probability reaches
-``score_threshold`` (its face probability ``p(real) + p(fake)`` is ``face_scores``, what the tracker follows), and boxes overlapping more than ``nms_iou`` are suppressed across both labels (one box
-per face). Boxes are mapped back to original-image pixels.
+``score_threshold`` (or, with ``by_face``, when its face probability ``p(real) + p(fake)`` does:
+``face_scores``, what the tracker follows), and boxes overlapping more than ``nms_iou`` are suppressed across
+both labels (one box per face). Boxes are mapped back to original-image pixels.
 
 A **two-stage** detector (a checkpoint with a ``classifier``) uses the SSD only to find faces: a box is kept
 when its face probability ``1 - p(background)`` reaches ``score_threshold`` (at most :data:`MAX_FACES` per
@@ -94,31 +95,32 @@ class DetectorNetwork(nn.Module):
 
 
 def postprocess(boxes: Tensor, logits: Tensor, image_sizes: Sequence[tuple[int, int]], input_size: int, *,
-                score_threshold: float, nms_iou: float, temperature: float, faces_only: bool = False
-                ) -> list[Detections]:
+                score_threshold: float, nms_iou: float, temperature: float, faces_only: bool = False,
+                by_face: bool = False) -> list[Detections]:
     """Network outputs for a batch -> :class:`Detections` per image (``image_sizes`` are original ``(h, w)``).
 
-    ``faces_only`` (the first stage of a two-stage model) scores each box by its face probability
-    ``p(real) + p(fake)`` instead of the likelier label's probability."""
+    Boxes are kept, suppressed and ordered by the likelier label's probability, or with ``by_face`` by their
+    face probability ``p(real) + p(fake)``. ``faces_only`` (the first stage of a two-stage model, which implies
+    ``by_face``) also puts the face probability in ``scores``."""
     probs = logits.softmax(-1)
-    scores, best = probs[..., 1:].max(-1)  # likelier of real and fake
+    label_scores, best = probs[..., 1:].max(-1)  # likelier of real and fake
     face_scores = probs[..., 1:].sum(-1)
-    if faces_only:
-        scores = face_scores
-    image_idx, anchor_idx = torch.nonzero(scores >= score_threshold, as_tuple=True)
+    rank = face_scores if by_face or faces_only else label_scores
+    scores = face_scores if faces_only else label_scores
+    image_idx, anchor_idx = torch.nonzero(rank >= score_threshold, as_tuple=True)
     kept_boxes = clip_boxes_to_image(boxes[image_idx, anchor_idx], (input_size, input_size))
-    kept_scores = scores[image_idx, anchor_idx]
+    kept_rank = rank[image_idx, anchor_idx]
     wh = kept_boxes[:, 2:] - kept_boxes[:, :2]
     valid = (wh > 0).all(1)
     candidates = torch.nonzero(valid).flatten()
     # class-agnostic NMS, run once for the whole batch with the image index as the group
-    order = candidates[batched_nms(kept_boxes[valid], kept_scores[valid], image_idx[valid], nms_iou)]
+    order = candidates[batched_nms(kept_boxes[valid], kept_rank[valid], image_idx[valid], nms_iou)]
     selected_logits = logits[image_idx[order], anchor_idx[order]]
     fake_logit = selected_logits[:, 2] - selected_logits[:, 1]
     fields = {
         "boxes": kept_boxes[order],
         "labels": torch.where(best[image_idx[order], anchor_idx[order]] == 1, FAKE, REAL),
-        "scores": kept_scores[order],
+        "scores": scores[image_idx[order], anchor_idx[order]],
         "fake_logit": fake_logit,
         "p_fake": torch.sigmoid(fake_logit / temperature),
         "face_scores": face_scores[image_idx[order], anchor_idx[order]],
@@ -191,8 +193,13 @@ class Detector:
         return self.classifier_spec is not None
 
     def predict(self, images: Sequence[np.ndarray], score_threshold: float = FACE_SCORE_THRESHOLD,
-                nms_iou: float = DEFAULT_NMS_IOU, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Detections]:
-        """Detect faces in uint8 RGB ``(H, W, 3)`` images (any sizes); one :class:`Detections` per image."""
+                nms_iou: float = DEFAULT_NMS_IOU, batch_size: int = DEFAULT_BATCH_SIZE, by_face: bool = False
+                ) -> list[Detections]:
+        """Detect faces in uint8 RGB ``(H, W, 3)`` images (any sizes); one :class:`Detections` per image.
+
+        ``score_threshold`` applies to each box's label probability (what precision-recall curves rank), or
+        with ``by_face`` to its face probability ``face_scores`` (what tracking follows); a two-stage detector
+        always keeps faces by their face probability."""
         results: list[Detections] = []
         for start in range(0, len(images), batch_size):
             chunk = images[start:start + batch_size]
@@ -204,7 +211,7 @@ class Detector:
             boxes, logits = self.forward(batch)
             found = postprocess(boxes, logits, [image.shape[:2] for image in chunk], self.image_size,
                                 score_threshold=score_threshold, nms_iou=nms_iou, temperature=self.temperature,
-                                faces_only=self.two_stage)
+                                faces_only=self.two_stage, by_face=by_face)
             results.extend(self.tag(chunk, [faces[:MAX_FACES] for faces in found]) if self.two_stage else found)
         return results
 

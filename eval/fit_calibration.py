@@ -19,7 +19,7 @@ import numpy as np
 
 from dftag.annotations.dataset import Dataset
 from dftag.core.errors import DftagError
-from dftag.core.thresholds import EVAL_MIN_SCORE
+from dftag.core.thresholds import EVAL_MIN_SCORE, FACE_SCORE_THRESHOLD
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, Detector
 from dftag.eval.calibration import fit_temperature
 from dftag.eval.face_threshold import FaceThreshold, pick_face_threshold
@@ -37,7 +37,7 @@ class FittedCalibration:
     faces: FaceThreshold
 
 
-def fit_calibration(detector: Detector, dataset: Dataset, iou_threshold: float = 0.5, min_score: float = 0.3,
+def fit_calibration(detector: Detector, dataset: Dataset, iou_threshold: float = 0.5, min_score: float = FACE_SCORE_THRESHOLD,
                     batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> FittedCalibration:
     """Run ``detector`` over ``dataset`` once and fit its temperature and face threshold (module docstring);
     errors name the dataset's file."""

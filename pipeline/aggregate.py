@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from dftag.core.errors import DftagError
+from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
 from dftag.core.video_rules import VIDEO_RULES
 from dftag.detector.model_calibration import ModelCalibration
 from dftag.eval.calibration import scale_probability
@@ -188,7 +189,7 @@ class ScoreRule:
 
     method: str | None = None
     video_temperature: float | None = None
-    threshold: float = 0.5
+    threshold: float = FAKE_DECISION_THRESHOLD
     prior: float = 0.5
     clip: tuple[float, float] = CLIP
     ema_alpha: float = EMA_ALPHA

@@ -33,6 +33,7 @@ from dftag.core.atomic import write_bytes, write_json
 from dftag.core.boxes import xyxy_to_xywh
 from dftag.core.detections import Detections
 from dftag.core.errors import DftagError
+from dftag.core.thresholds import TRACK_FACE_THRESHOLD
 from dftag.detector.model_calibration import ModelCalibration
 from dftag.pipeline.aggregate import JSON_DIGITS, ScoreRule, TrackScores, label_of
 from dftag.pipeline.prefetch import BackgroundConsumer, prefetch
@@ -40,7 +41,6 @@ from dftag.pipeline.render import Renderer
 from dftag.pipeline.tracker import Tracker
 
 FALLBACK_FPS = 30.0  # only for files whose frame rate ffmpeg cannot tell; every frame keeps its own timestamp
-DEFAULT_FACE_THRESHOLD = 0.5  # face probability that starts a track when neither settings nor model set one
 STAGE_BYTES = 64 * 2**20  # frame memory each stage (decode queue, detect chunk, encode queue) may hold
 MIN_QUEUE_FRAMES = 2
 
@@ -57,7 +57,7 @@ class FaceDetector(Protocol):
     calibration: ModelCalibration
 
     def predict(self, images: Sequence[np.ndarray], score_threshold: float = ...,
-                batch_size: int = ...) -> list[Detections]: ...
+                batch_size: int = ..., by_face: bool = ...) -> list[Detections]: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class TrackSettings:
     """Detection and tracking settings shared by ``annotate`` and ``score``.
 
     ``threshold``: face probability (``Detections.face_scores``) a detection needs to start or re-find a
-    track, ``None``: the model's calibrated ``face_threshold``, else :data:`DEFAULT_FACE_THRESHOLD`
+    track, ``None``: the model's calibrated ``face_threshold``, else :data:`TRACK_FACE_THRESHOLD`
     (:meth:`for_model`); ``low_threshold``: the lower one that still continues an existing track
     (ByteTrack's second pass; never above ``threshold``); ``track_iou``: least IoU between a track's predicted
     box and a detection; ``max_age``: seconds a track survives without detections.
@@ -79,8 +79,8 @@ class TrackSettings:
 
     @property
     def face_threshold(self) -> float:
-        """The threshold in use: ``threshold``, else :data:`DEFAULT_FACE_THRESHOLD`."""
-        return DEFAULT_FACE_THRESHOLD if self.threshold is None else self.threshold
+        """The threshold in use: ``threshold``, else :data:`TRACK_FACE_THRESHOLD`."""
+        return TRACK_FACE_THRESHOLD if self.threshold is None else self.threshold
 
     @property
     def continue_threshold(self) -> float:
@@ -257,7 +257,7 @@ def annotate_video(video: str | os.PathLike[str], out_dir: str | os.PathLike[str
             keyframes = [f for f in chunk if f.index % stride == 0]
             t0 = time.perf_counter()
             found = detector.predict([f.image for f in keyframes], score_threshold=settings.track.continue_threshold,
-                                     batch_size=batch) if keyframes else []
+                                     batch_size=batch, by_face=True) if keyframes else []
             detect_s += time.perf_counter() - t0
             counts.add(found)
             by_index = {f.index: d for f, d in zip(keyframes, found)}

@@ -88,7 +88,7 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
     for batch in chunks(decoded, settings.track.batch_size):
         t0 = time.perf_counter()
         found = detector.predict([f.image for f in batch], score_threshold=settings.track.continue_threshold,
-                                 batch_size=settings.track.batch_size)
+                                 batch_size=settings.track.batch_size, by_face=True)
         detect_s += time.perf_counter() - t0
         counts.add(found)
         for frame, det in zip(batch, found):

@@ -36,7 +36,8 @@ class SquareDetector:
         self.calls: list[int] = []
         self.shapes: list[tuple[int, ...]] = []
 
-    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8) -> list[Detections]:
+    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8, by_face: bool = False
+                ) -> list[Detections]:
         self.calls.append(len(images))
         self.shapes.extend(image.shape for image in images)
         out = []

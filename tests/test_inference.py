@@ -102,6 +102,17 @@ def test_postprocess_suppresses_across_labels():
                                rtol=1e-6)
 
 
+def test_by_face_keeps_a_face_whose_labels_split_its_probability():
+    """p(real) = p(fake) = 0.3: no label reaches 0.35, the face (0.6) does; tracking asks by face."""
+    boxes = torch.tensor([[[10.0, 10, 50, 60]]])
+    logits = torch.log(torch.tensor([[[0.4, 0.3, 0.3]]]))
+    kwargs = dict(score_threshold=0.35, nms_iou=0.5, temperature=1.0)
+    assert len(postprocess(boxes, logits, [(100, 100)], 100, **kwargs)[0]) == 0
+    det = postprocess(boxes, logits, [(100, 100)], 100, by_face=True, **kwargs)[0]
+    np.testing.assert_allclose(det.face_scores, [0.6], rtol=1e-6)
+    np.testing.assert_allclose(det.scores, [0.3], rtol=1e-6)  # still the label's probability
+
+
 def test_bad_images_are_rejected(detector):
     with pytest.raises(ValueError, match="uint8 RGB"):
         detector.predict([np.zeros((10, 10), np.uint8)])

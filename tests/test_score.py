@@ -159,8 +159,8 @@ class LaneScoreDetector(SquareDetector):
     """A :class:`SquareDetector` whose detection score and face probability are 0.9 for squares below y = 40
     px, else 0.4."""
 
-    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8):
-        out = super().predict(images, score_threshold, batch_size)
+    def predict(self, images, score_threshold: float = 0.0, batch_size: int = 8, by_face: bool = False):
+        out = super().predict(images, score_threshold, batch_size, by_face)
         for det in out:
             det.scores[:] = det.face_scores[:] = np.where(det.boxes[:, 1] > 40, 0.9, 0.4)
         return out

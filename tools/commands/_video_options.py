@@ -6,9 +6,10 @@ import argparse
 import functools
 
 from dftag.core.errors import DftagError
+from dftag.core.thresholds import TRACK_FACE_THRESHOLD
 from dftag.core.video_rules import VIDEO_RULES
 from dftag.pipeline.aggregate import CLIP, DEFAULT_METHOD, MIN_TRACK_FRACTION, ScoreRule
-from dftag.pipeline.annotator import DEFAULT_FACE_THRESHOLD, FaceDetector, TrackSettings
+from dftag.pipeline.annotator import FaceDetector, TrackSettings
 from dftag.tools.commands._common import positive_int, probability  # noqa: F401 (annotate and score use them)
 
 DEFAULTS = TrackSettings()
@@ -20,7 +21,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("detection, tracking and scoring")
     g.add_argument("--threshold", type=probability, default=None, metavar="T",
                    help="face probability a detection needs to start a track (default: the model's calibrated "
-                        f"face threshold, else {DEFAULT_FACE_THRESHOLD})")
+                        f"face threshold, else {TRACK_FACE_THRESHOLD})")
     g.add_argument("--low-threshold", type=probability, default=DEFAULTS.low_threshold, metavar="T",
                    help="lower face probability that still continues a track, ByteTrack's second pass "
                         "(default: %(default)s)")

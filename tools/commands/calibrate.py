@@ -12,6 +12,7 @@ import numpy as np
 from dftag.core.atomic import write_text
 from dftag.core.errors import DftagError
 from dftag.core.outputs import check_outputs, file
+from dftag.core.thresholds import FACE_SCORE_THRESHOLD
 from dftag.eval.calibration import DEFAULT_BINS, expected_calibration_error, fit_temperature, nll, sigmoid
 from dftag.tools.commands._common import add_parser, dataset_inputs, float_range, positive_int, probability
 
@@ -51,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="metadata.json (DFDC) or labels.csv for --scores")
     p.add_argument("--out", required=True, help="calibrated checkpoint (.pt) or, with --scores, scores CSV")
     p.add_argument("--iou", type=float_range(0, 1, low_open=True), default=0.5, help="IoU for a detection to count as a face (default: 0.5)")
-    p.add_argument("--score-threshold", type=probability, default=0.3,
-                   help="only detections at least this confident are used (default: 0.3)")
+    p.add_argument("--score-threshold", type=probability, default=FACE_SCORE_THRESHOLD,
+                   help=f"only detections at least this confident are used (default: {FACE_SCORE_THRESHOLD})")
     p.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, help=f"ECE bins (default: {DEFAULT_BINS})")
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per forward pass (default: 8)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
