@@ -230,6 +230,37 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
         raise
 
 
+@contextlib.contextmanager
+def dir_in_place(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Build a folder at its final path ``target``, for outputs whose files name paths inside it (the demo's
+    dataset names its sample videos), which :func:`atomic_dir` would leave pointing at its temporary name.
+
+    An existing non-empty ``target`` is an error raised before any work starts, unless ``overwrite``: then it is
+    set aside under a temporary name, removed once the new folder is complete, and put back if the build fails.
+    A build that fails leaves nothing of itself at ``target``."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise DftagError("output exists and is a file, not a folder", target)
+    previous = None
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise DftagError("output folder exists and is not empty", target, fix=("overwrite", "to replace it"))
+        _prepare_folder(target.parent)
+        previous = target.with_name(f"{temporary_prefix(target)}old.tmp")
+        os.replace(target, previous)
+    try:
+        _prepare_folder(target)
+        yield target
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        if previous is not None:
+            with contextlib.suppress(OSError):
+                os.rename(previous, target)
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
 def _empty_dir(path: Path) -> bool:
     try:
         return path.is_dir() and not path.is_symlink() and not any(path.iterdir())

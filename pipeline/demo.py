@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from dftag.annotations.dataset import load_dataset
 from dftag.annotations.exports import convert_export
 from dftag.annotations.formats.dfdc import read_metadata
 from dftag.annotations.splits import write_splits
-from dftag.core.atomic import write_json
+from dftag.core.atomic import dir_in_place, write_json
 from dftag.core.errors import DftagError, Warnings
 from dftag.core.io import read_json
 from dftag.pipeline.annotator import annotate_video
@@ -76,8 +75,15 @@ def _test_videos(dataset: Path, metadata: dict[str, Any]) -> list[str]:
 
 def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), overwrite: bool = False
              ) -> dict[str, Any]:
-    """Run the whole job into ``out`` (a non-empty folder is replaced only with ``overwrite``); returns (and
-    writes to ``out/summary.json``) the headline numbers."""
+    """Run the whole job into ``out`` and return (and write to ``out/summary.json``) the headline numbers. A
+    non-empty ``out`` is replaced only with ``overwrite``, and only by a demo that finishes: one that fails
+    leaves the previous one in place (:func:`~dftag.core.atomic.dir_in_place`)."""
+    out = Path(out)
+    with dir_in_place(out, overwrite=overwrite):
+        return _run_demo(out, config)
+
+
+def _run_demo(out: Path, config: DemoConfig) -> dict[str, Any]:
     from dftag.detector.export import load_detector
     from dftag.eval.model_eval import write_model_report
     from dftag.eval.report import HTML_FILE, fmt, write_video_report
@@ -85,12 +91,6 @@ def run_demo(out: str | os.PathLike[str], config: DemoConfig = DemoConfig(), ove
     from dftag.training.run_folder import BEST_FILE
     from dftag.training.train import train
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise DftagError("demo folder exists and is not empty; choose another {parameter}", out,
-                             parameter="out", fix=("overwrite", "to replace it"))
-        shutil.rmtree(out)
     started = time.perf_counter()
     sample, dataset, run = out / "sample", out / "dataset", out / "run"
 

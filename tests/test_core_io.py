@@ -64,6 +64,31 @@ def test_atomic_dir_refuses_non_empty_and_replaces_with_overwrite(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o777 & ~_current_umask()
 
 
+def test_dir_in_place_builds_at_the_final_path_and_keeps_the_old_folder_until_done(tmp_path):
+    out = tmp_path / "demo"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.dir_in_place(out) as d:
+            assert d == out
+            (d / "half").write_text("1")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # a failed first build leaves nothing
+    with atomic.dir_in_place(out) as d:
+        (d / "x").write_text("1")
+    with pytest.raises(DftagError, match=r"not empty \(set overwrite to replace it\)"):
+        with atomic.dir_in_place(out):
+            pass
+    with pytest.raises(ValueError):
+        with atomic.dir_in_place(out, overwrite=True) as d:
+            assert not (d / "x").exists()  # the old folder is set aside, not mixed in
+            (d / "y").write_text("2")
+            raise ValueError
+    assert [p.name for p in out.iterdir()] == ["x"] and (out / "x").read_text() == "1"
+    with atomic.dir_in_place(out, overwrite=True) as d:
+        (d / "y").write_text("2")
+    assert [p.name for p in out.iterdir()] == ["y"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # the old one is gone
+
+
 def test_box_conversions_round_trip():
     assert xywh_to_xyxy([1, 2, 3, 4]) == [1, 2, 4, 6]
     assert xyxy_to_xywh(xywh_to_xyxy([1.5, 2, 3, 4.25])) == [1.5, 2, 3, 4.25]

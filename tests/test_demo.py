@@ -31,3 +31,20 @@ def test_toy_demo_runs_every_step_and_refuses_to_mix_runs(dftag, tmp_path):
 
     code, _, stderr = dftag("demo", "--out", out, "--toy")
     assert code == 1 and "--force" in stderr and stderr.count("\n") == 1
+
+
+def test_a_failed_forced_demo_leaves_the_previous_one(tmp_path, monkeypatch):
+    from dftag.pipeline import demo
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("sample data failed")
+
+    monkeypatch.setattr(demo, "generate", broken)
+    with pytest.raises(RuntimeError):
+        demo.run_demo(out, demo.TOY, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
+    assert [p.name for p in out.iterdir()] == ["summary.json"]
