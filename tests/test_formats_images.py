@@ -179,3 +179,25 @@ def test_inputs_are_not_modified(dftag, tmp_path):
                          tmp_path / "media", "--out", tmp_path / "ds")
     assert code == 0, err
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == snapshot
+
+
+@pytest.mark.parametrize("fmt", ["voc", "yolo"])
+def test_images_sharing_a_stem_keep_their_own_boxes_through_stem_paired_formats(dftag, tmp_path, fmt):
+    _still(tmp_path / "media" / "a.jpg", fmt="JPEG")
+    _still(tmp_path / "media" / "a.png")
+    (tmp_path / "boxes.csv").write_text("image_name,xmin,xmax,ymin,ymax,class_id\n"
+                                        "a.jpg,2,20,3,30,1\na.png,10,40,5,25,2\n")
+    code, _, err = dftag("convert", "--format", "csv", "--input", tmp_path / "boxes.csv", "--media",
+                         tmp_path / "media", "--out", tmp_path / "ds")
+    assert code == 0, err
+    WRITERS[fmt](load_dataset(tmp_path / "ds"), tmp_path / "export")
+    code, _, err = dftag("convert", "--format", fmt, "--input", tmp_path / "export", "--out", tmp_path / "back")
+    assert code == 0, err
+    assert _boxes(tmp_path / "back") == _boxes(tmp_path / "ds")  # carried file names, each its own boxes
+
+
+def test_unique_stems_renames_only_a_later_name_with_a_taken_folder_and_stem():
+    from dftag.annotations.formats.base import unique_stems
+
+    assert unique_stems(["a.jpg", "A.png", "x/a.png", "a_2.jpg", "b.jpg"]) == \
+        ["a.jpg", "A_2.png", "x/a.png", "a_2_2.jpg", "b.jpg"]

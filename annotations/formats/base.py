@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dftag.core.errors import DftagError
 
@@ -225,6 +225,24 @@ def labelled_boxes(dataset) -> list[tuple[dict, list[tuple[str, list[float], dic
 # element, YOLO in a sidecar JSON, CSV in extra columns) and the readers bring back, so that a dataset exported
 # and converted back keeps its file names, its videos and its groups (a later split keeps each video together).
 CARRIED_FIELDS = ("file_name", "video", "frame_index", "timestamp", "group", "video_label", "original")
+
+
+def unique_stems(names: Sequence[str]) -> list[str]:
+    """Output names for the writers whose formats pair an image with its label file by folder and stem (VOC,
+    YOLO): each of ``names`` (``/``-separated relative paths) unchanged, except that one whose folder and stem
+    (case-folded) an earlier name already took becomes ``stem_2.ext`` (``_3``, ...), so ``a.jpg`` and ``a.png``
+    never share ``a.xml``. The original name travels in the carried ``file_name``."""
+    used: set[str] = set()
+    out = []
+    for name in names:
+        path = PurePosixPath(name)
+        candidate, n = path, 1
+        while str(candidate.with_suffix("")).casefold() in used:
+            n += 1
+            candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        used.add(str(candidate.with_suffix("")).casefold())
+        out.append(str(candidate))
+    return out
 
 
 def carried_fields(image: dict) -> dict:

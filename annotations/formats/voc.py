@@ -38,6 +38,7 @@ from dftag.annotations.formats.base import (
     require_files,
     to_float,
     to_int,
+    unique_stems,
 )
 from dftag.core.atomic import atomic_dir
 from dftag.core.errors import DftagError, Warnings
@@ -97,8 +98,9 @@ def write(dataset: Dataset, out_dir: str | Path, force: bool = False) -> None:
     """Write ``dataset`` as a Pascal VOC folder (atomically)."""
     with atomic_dir(out_dir, overwrite=force) as tmp:
         stems = []
-        for image, boxes in labelled_boxes(dataset):
-            flat = image["file_name"].replace("/", "__")
+        labelled = labelled_boxes(dataset)
+        flat_names = unique_stems([image["file_name"].replace("/", "__") for image, _ in labelled])
+        for (image, boxes), flat in zip(labelled, flat_names):
             stem = Path(flat).stem
             stems.append(stem)
             link_or_copy(dataset.image_path(image), tmp / "JPEGImages" / flat)

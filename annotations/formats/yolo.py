@@ -37,6 +37,7 @@ from dftag.annotations.formats.base import (
     relative_name,
     to_float,
     to_int,
+    unique_stems,
 )
 from dftag.core.atomic import atomic_dir
 from dftag.core.errors import DftagError, Warnings
@@ -147,13 +148,14 @@ def write(dataset: Dataset, out_dir: str | Path, force: bool = False) -> None:
     class_index = {name: i for i, name in enumerate(CLASS_NAMES[c] for c in sorted(CLASS_NAMES))}
     carried: dict[str, dict] = {}
     with atomic_dir(out_dir, overwrite=force) as tmp:
-        for image, boxes in labelled_boxes(dataset):
-            link_or_copy(dataset.image_path(image), tmp / "images" / image["file_name"])
-            carried[f"images/{image['file_name']}"] = carried_fields(image)
+        labelled = labelled_boxes(dataset)
+        for (image, boxes), name in zip(labelled, unique_stems([image["file_name"] for image, _ in labelled])):
+            link_or_copy(dataset.image_path(image), tmp / "images" / name)
+            carried[f"images/{name}"] = carried_fields(image)
             w, h = image["width"], image["height"]
             lines = [f"{class_index[name]} {fmt((x1 + x2) / 2 / w, 6)} {fmt((y1 + y2) / 2 / h, 6)} "
                      f"{fmt((x2 - x1) / w, 6)} {fmt((y2 - y1) / h, 6)}\n" for name, (x1, y1, x2, y2), _ in boxes]
-            label = (tmp / "labels" / image["file_name"]).with_suffix(".txt")
+            label = (tmp / "labels" / name).with_suffix(".txt")
             label.parent.mkdir(parents=True, exist_ok=True)
             label.write_text("".join(lines), encoding="utf-8")
         names = {i: name for name, i in class_index.items()}
