@@ -13,6 +13,7 @@ measure that class: :attr:`SplitResult.warnings` says so, one line per split and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections import defaultdict
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dftag.annotations.dataset import CLASS_NAMES, SPLITS, load_dataset, new_coco, save_coco
+from dftag.core.atomic import atomic_path
 from dftag.core.errors import DftagError
 
 # Strata balanced across splits: one column per class (box counts), then the image count.
@@ -157,9 +159,13 @@ def subset_coco(coco: dict[str, Any], image_ids: list[int], split: str) -> dict[
 def write_splits(dataset: str | os.PathLike[str], val: float, test: float, seed: int) -> tuple[SplitResult, Path]:
     """Split the dataset ``dataset`` (:func:`split_dataset`: ``val`` and ``test`` are fractions, train takes the
     rest) and write ``train.json``, ``val.json`` and ``test.json``, each a full canonical COCO file, beside its
-    ``annotations.json``; returns the split and the folder the files are in."""
+    ``annotations.json``; returns the split and the folder the files are in. The three are written to
+    temporaries first and renamed together at the end, so a failure leaves the previous split whole, never a
+    new ``train.json`` beside an old ``test.json``."""
     loaded = load_dataset(dataset)
     result = split_dataset(loaded.coco, val, test, seed)
-    for split in SPLITS:
-        save_coco(subset_coco(loaded.coco, result.image_ids[split], split), loaded.root / f"{split}.json")
+    with contextlib.ExitStack() as renames:
+        for split in SPLITS:
+            tmp = renames.enter_context(atomic_path(loaded.root / f"{split}.json"))
+            save_coco(subset_coco(loaded.coco, result.image_ids[split], split), tmp)
     return result, loaded.root

@@ -113,6 +113,27 @@ def test_write_splits_writes_what_split_dataset_chose(tmp_path):
     assert [row.split()[0] for row in rows] == list(SPLITS)
 
 
+def test_a_split_that_fails_to_write_leaves_the_previous_split_whole(tmp_path, monkeypatch):
+    from dftag.annotations import splits
+
+    save_coco(random_coco(5, n_originals=10), tmp_path / "annotations.json")
+    write_splits(tmp_path, 0.2, 0.2, seed=1)
+    before = {s: (tmp_path / f"{s}.json").read_bytes() for s in SPLITS}
+    real_save, written = splits.save_coco, []
+
+    def fails_on_the_last(coco, path):
+        if len(written) == len(SPLITS) - 1:
+            raise OSError("disk full")
+        written.append(path)
+        real_save(coco, path)
+
+    monkeypatch.setattr(splits, "save_coco", fails_on_the_last)
+    with pytest.raises(OSError):
+        write_splits(tmp_path, 0.3, 0.3, seed=2)
+    assert {s: (tmp_path / f"{s}.json").read_bytes() for s in SPLITS} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["annotations.json", *(f"{s}.json" for s in SPLITS)])
+
+
 def test_cli_bad_input(tmp_path, dftag):
     code, _, err = dftag("split", tmp_path)
     assert code == 1 and "annotations.json" in err and "Traceback" not in err
