@@ -243,13 +243,6 @@ def _new_face(box: Box, boxes: list[Box]) -> bool:
     return box[2] > box[0] and box[3] > box[1] and (not boxes or box_iou([box], boxes).max() <= SAME_FACE_IOU)
 
 
-def face_boxes(frames: FramePair, mouth_only: bool | str, face_finder: FaceFinder | None, params: DiffParams,
-               shape: FaceShape) -> list[Box]:
-    """The fake face boxes of one frame pair (see :func:`label_frame_pair`, which also gives the unswapped
-    faces)."""
-    return label_frame_pair(frames, mouth_only, face_finder, params, shape).fake
-
-
 class DatasetBuilder:
     """Collects frames and boxes into a canonical dataset under ``root`` (``images/`` plus a COCO dict)."""
 

@@ -68,8 +68,9 @@ from dftag.annotations.pair_diff import (  # noqa: E402
 from dftag.annotations.pair_list import Pair, read_pairs  # noqa: E402
 from dftag.annotations.video import read_frames  # noqa: E402
 from dftag.core.boxes import box_iou, xywh_to_xyxy  # noqa: E402
+from dftag.detector.face_finders import mtcnn_face_finder  # noqa: E402
+from dftag.detector.weights import MTCNN  # noqa: E402
 from dftag.sample_data.generator import generate  # noqa: E402
-from dftag.tools.commands.autolabel import mtcnn_face_finder, mtcnn_weights_present  # noqa: E402
 
 MATCH_IOU = 0.5
 REFERENCE_SCORE = 0.95
@@ -347,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tic = time.perf_counter()
     mtcnn = None
-    if mtcnn_weights_present():
+    if MTCNN.present():
         mtcnn = cached(mtcnn_face_finder(expansion=BoxExpansion()))  # raw boxes; methods expand them
     else:
         print("warning: MTCNN weights not found (dftag weights fetch mtcnn): mtcnn methods and real data skipped",

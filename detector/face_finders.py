@@ -1,11 +1,14 @@
 """Face finders for the auto-labeller (:data:`dftag.annotations.autolabel.FaceFinder`): callables that give,
-for a batch of uint8 RGB images, each image's face boxes ``(N, 5)``: absolute pixel ``xyxy`` and a score."""
+for a batch of uint8 RGB images, each image's face boxes ``(N, 5)``: absolute pixel ``xyxy`` and a score.
+:func:`face_finder` picks one by name, as ``dftag autolabel --face-finder`` does."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -14,6 +17,9 @@ from dftag.annotations.pair_diff import MTCNN_WHOLE_FACE, BoxExpansion
 from dftag.core.errors import DftagError
 from dftag.detector.inference import Detector
 from dftag.detector.mtcnn import FaceLandmarker
+from dftag.detector.weights import MTCNN
+
+FACE_FINDERS = ("auto", "mtcnn", "model", "none")
 
 
 def mtcnn_face_finder(weights: str | os.PathLike | None = None, *, expansion: BoxExpansion = MTCNN_WHOLE_FACE,
@@ -40,3 +46,26 @@ def checkpoint_face_finder(model: str | os.PathLike, device: str = "cpu") -> Fac
     detector = Detector.load(model, device=device)
     return lambda images: [np.concatenate([d.boxes.reshape(-1, 4), d.scores.reshape(-1, 1)], axis=1)
                            for d in detector.predict(images)]
+
+
+def face_finder(kind: str = "auto", model: str | os.PathLike | None = None, warn: TextIO | None = None
+                ) -> FaceFinder | None:
+    """The face finder of :data:`FACE_FINDERS` named ``kind``: ``model`` is the checkpoint's detector
+    (:func:`checkpoint_face_finder`), ``mtcnn`` MTCNN (:func:`mtcnn_face_finder`), ``none`` none; ``auto`` is the
+    checkpoint's detector when ``model`` is given, else MTCNN when its weights are present, else none after one
+    warning line to ``warn`` (default ``sys.stderr``)."""
+    if kind not in FACE_FINDERS:
+        raise ValueError(f"face finder must be one of {', '.join(FACE_FINDERS)}, got {kind!r}")
+    if model is not None and kind in ("mtcnn", "none"):
+        raise DftagError(f"{{parameter}} is for the model face finder, not the {kind} one", parameter="model")
+    if kind == "model" or (kind == "auto" and model is not None):
+        if model is None:
+            raise DftagError("the model face finder needs {parameter}", parameter="model")
+        return checkpoint_face_finder(model)
+    if kind == "none":
+        return None
+    if kind == "auto" and not MTCNN.present():
+        print("warning: MTCNN weights not found (dftag weights fetch mtcnn): fake boxes are grown by face "
+              "proportions and unswapped faces are not boxed", file=warn or sys.stderr)
+        return None
+    return mtcnn_face_finder()

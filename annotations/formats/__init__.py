@@ -27,4 +27,3 @@ WRITERS = {
     "yolo": yolo.write,
     "csv": csv_format.write,
 }
-VIDEO_FORMATS = ("cvat-video", "labelstudio", "mot", "dfdc")

@@ -1,24 +1,20 @@
 """``dftag autolabel``: a real/fake face dataset from (fake, original) video pairs and real-only videos, without
-hand annotation. Also the face finders it uses (:func:`mtcnn_face_finder`, :func:`checkpoint_face_finder`,
-:func:`face_finder`), for library callers and benchmarks."""
+hand annotation (face finders: :func:`dftag.detector.face_finders.face_finder`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
-from dftag.annotations.autolabel import REAL_FACE_SCORE, FaceFinder, autolabel_pairs
+from dftag.annotations.autolabel import REAL_FACE_SCORE, autolabel_pairs
 from dftag.annotations.pair_diff import MTCNN_WHOLE_FACE
 from dftag.annotations.pair_list import read_pairs
 from dftag.core.errors import DftagError
 from dftag.core.outputs import check_outputs, folder
-from dftag.detector.face_finders import checkpoint_face_finder, mtcnn_face_finder
+from dftag.detector.face_finders import FACE_FINDERS, face_finder
 from dftag.tools.commands._common import add_parser, positive_int, probability
-
-FACE_FINDERS = ("auto", "mtcnn", "model", "none")
 
 DESCRIPTION = f"""\
 Label real and fake faces automatically from pairs of a fake video and the original it was made from, and
@@ -83,38 +79,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "when the pair's method mentions lip-sync or mouth, else face (default)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=run)
-
-
-def detector_faces(model: Path) -> FaceFinder:
-    """The checkpoint's detector as a face finder (:func:`dftag.detector.face_finders.checkpoint_face_finder`)."""
-    return checkpoint_face_finder(model)
-
-
-def mtcnn_weights_present() -> bool:
-    from dftag.detector.weights import MTCNN
-
-    return all((MTCNN.folder() / name).is_file() for name in MTCNN.sha256)
-
-
-def face_finder(kind: str = "auto", model: str | os.PathLike | None = None, warn=None) -> FaceFinder | None:
-    """The face finder ``dftag autolabel --face-finder KIND [--model MODEL]`` uses (see the command's help):
-    ``auto`` is the checkpoint's detector with ``model``, else MTCNN when its weights are present, else None
-    after one warning line to ``warn`` (a file; default ``sys.stderr``)."""
-    if kind not in FACE_FINDERS:
-        raise ValueError(f"face finder must be one of {', '.join(FACE_FINDERS)}, got {kind!r}")
-    if model is not None and kind in ("mtcnn", "none"):
-        raise DftagError(f"{{parameter}} is for the model face finder, not the {kind} one", parameter="model")
-    if kind == "model" or (kind == "auto" and model is not None):
-        if model is None:
-            raise DftagError("the model face finder needs {parameter}", parameter="model")
-        return checkpoint_face_finder(model)
-    if kind == "none":
-        return None
-    if kind == "auto" and not mtcnn_weights_present():
-        print("warning: MTCNN weights not found (dftag weights fetch mtcnn): fake boxes are grown by face "
-              "proportions and unswapped faces are not boxed", file=warn or sys.stderr)
-        return None
-    return mtcnn_face_finder()
 
 
 def run(args: argparse.Namespace) -> int:
