@@ -35,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dftag.annotations.dataset import ANNOTATIONS_FILE, FAKE, IMAGES_DIR, REAL, new_coco, save_coco
+from dftag.annotations.frames import write_jpeg
 from dftag.annotations.pair_diff import Box, DiffParams, FaceShape, FrameDiff, clip_box, face_estimate, finder_face
 from dftag.annotations.pair_list import MediaRef, Pair
 from dftag.annotations.video import Frame, probe, read_frames
@@ -46,7 +47,6 @@ from dftag.core.errors import DftagError, Warnings
 # image's pixels, or ``(N, 5)`` with a confidence score (0-1) as the fifth column (``(N, 4)``: all confident).
 FaceFinder = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
-JPEG_QUALITY = 95
 # Boxes of one frame overlapping more than this (IoU) are one face; so are a new real box and an existing one
 # in an original frame shared by several fakes.
 SAME_FACE_IOU = 0.5
@@ -272,9 +272,7 @@ class DatasetBuilder:
         file_name = f"{self._folder(ref)}/{frame.index:06d}.jpg"
         target = self.root / IMAGES_DIR / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
-        if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
-            raise DftagError("cannot write image", target)
+        write_jpeg(image, target)
         entry = {"id": len(self.images) + 1, "file_name": file_name, "width": image.shape[1],
                  "height": image.shape[0], "video": ref.given, "frame_index": frame.index,
                  "timestamp": frame.timestamp, "group": group, "video_label": label}

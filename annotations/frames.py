@@ -109,7 +109,8 @@ def clip_box(xyxy: tuple[float, float, float, float], size: tuple[int, int], war
     return clipped
 
 
-def _write_jpeg(image: np.ndarray, path: Path) -> None:
+def write_jpeg(image: np.ndarray, path: Path) -> None:
+    """Write a uint8 RGB image as a JPEG of :data:`JPEG_QUALITY` (a dataset's frames)."""
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise DftagError("could not encode JPEG", path)
@@ -138,7 +139,7 @@ def cut_frames(video: Path, indices: set[int], images_dir: Path, prefix: str, in
     with ThreadPoolExecutor(max_workers=_ENCODE_THREADS) as pool:
         for frame in read_frames(video, sorted(indices), max_side=max_side, info=info, report=report):
             name = f"{prefix}/{frame.index:06d}.jpg"
-            pending.append((pool.submit(_write_jpeg, frame.image, images_dir / name),
+            pending.append((pool.submit(write_jpeg, frame.image, images_dir / name),
                             StoredFrame(frame.index, frame.timestamp, name)))
             while len(pending) > _ENCODE_QUEUE or (pending and pending[0][0].done()):
                 future, stored = pending.pop(0)

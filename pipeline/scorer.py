@@ -23,6 +23,7 @@ import numpy as np
 
 from dftag.annotations.video import VideoInfo, output_size, probe, read_frames
 from dftag.core.errors import DftagError
+from dftag.core.media import VIDEO_SUFFIXES
 from dftag.detector.model_calibration import ModelCalibration
 from dftag.pipeline.aggregate import ScoreRule, TrackScores
 from dftag.pipeline.annotator import DetectionCount, FaceDetector, TrackSettings, chunks, sidecar
@@ -30,8 +31,6 @@ from dftag.pipeline.prefetch import prefetch
 
 DEFAULT_FRAMES = 32
 DECODE_SIDE = 640  # an SSD sees at most a few hundred pixels; decoding smaller saves pipe and resize time
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
-                            ".3gp", ".ts"})
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,13 @@ images, video rule and temperature on scored videos), or temperature-scale video
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 
 import numpy as np
 
-from dftag.core.atomic import write_text
 from dftag.core.errors import DftagError
 from dftag.core.outputs import check_outputs, file
 from dftag.core.thresholds import FACE_SCORE_THRESHOLD
-from dftag.eval.calibration import DEFAULT_BINS, expected_calibration_error, fit_temperature, nll, sigmoid
+from dftag.eval.calibration import DEFAULT_BINS, expected_calibration_error, fit_temperature, logit, nll, sigmoid
 from dftag.tools.commands._common import add_parser, dataset_inputs, float_range, positive_int, probability
 
 DESCRIPTION = """\
@@ -109,19 +106,15 @@ def calibrate_video_rule(args: argparse.Namespace) -> None:
 
 
 def calibrate_scores(args: argparse.Namespace) -> None:
-    from dftag.eval.video_metrics import LOG_LOSS_EPS, align, load_video_labels, load_video_scores
+    from dftag.eval.video_metrics import LOG_LOSS_EPS, align, load_video_labels, load_video_scores, write_video_scores
 
     videos = align(load_video_scores(args.scores), load_video_labels(args.labels), args.scores)
     if videos.labels.min() == videos.labels.max():
         raise DftagError("calibration needs both real and fake videos", args.labels)
-    p = np.clip(videos.scores, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
-    logits = np.log(p) - np.log1p(-p)
+    logits = logit(np.clip(videos.scores, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS))
     temperature = report_fit(logits, videos.labels, args.bins)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["filename", "label"])
-    writer.writerows([name, f"{prob:.6f}"] for name, prob in zip(videos.names, sigmoid(logits / temperature)))
-    write_text(args.out, buffer.getvalue())
+    write_video_scores(args.out, {name: f"{prob:.6f}" for name, prob in zip(videos.names,
+                                                                           sigmoid(logits / temperature))})
 
 
 def run(args: argparse.Namespace) -> int:

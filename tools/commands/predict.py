@@ -11,14 +11,14 @@ from tqdm import tqdm
 from dftag.annotations.dataset import IMAGES_DIR
 from dftag.annotations.formats.base import files_under
 from dftag.core.atomic import write_json
-from dftag.core.boxes import xyxy_to_xywh
 from dftag.core.errors import DftagError
 from dftag.core.io import read_image, read_json
 from dftag.core.media import IMAGE_SUFFIXES
 from dftag.core.outputs import check_outputs, file
 from dftag.core.thresholds import EVAL_MIN_SCORE
 from dftag.detector.export import load_detector
-from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections
+from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU
+from dftag.eval.results import coco_results
 from dftag.tools.commands._common import add_parser, positive_int, probability
 
 DESCRIPTION = f"""\
@@ -76,13 +76,6 @@ def images_from_paths(inputs: list[str]) -> list[tuple[int, Path, str]]:
     return [(i, p, str(p)) for i, p in enumerate(paths, start=1)]
 
 
-def coco_results(image_id: int, file_name: str, det: Detections) -> list[dict[str, Any]]:
-    return [{"image_id": image_id, "category_id": int(label),
-             "bbox": [round(float(v), 2) for v in xyxy_to_xywh(box)],
-             "score": round(float(score), 5), "p_fake": round(float(p_fake), 5), "file_name": file_name}
-            for box, label, score, p_fake in zip(det.boxes, det.labels, det.scores, det.p_fake)]
-
-
 def run(args: argparse.Namespace) -> int:
     if args.gt:
         if len(args.images) > 1 or (args.images and not Path(args.images[0]).is_dir()):
@@ -105,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                                           score_threshold=args.score_threshold, nms_iou=args.nms_iou,
                                           batch_size=args.batch_size)
             for (image_id, _, file_name), det in zip(chunk, detections):
-                results.extend(coco_results(image_id, file_name, det))
+                results.extend(coco_results(det, image_id, file_name=file_name))
             bar.update(len(chunk))
     write_json(args.out, results)
     print(f"{len(results)} detections in {len(entries)} images ({detector.model_id}) -> {args.out}")

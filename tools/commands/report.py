@@ -23,6 +23,7 @@ from dftag.eval.report import (
     write_report,
 )
 from dftag.tools.commands._common import add_detection_report_options, add_parser, dataset_inputs
+from dftag.training.run_folder import BEST_FILE, CONFIG_FILE, METRICS_FILE
 
 DESCRIPTION = """\
 Build a report folder for a training run RUN (made by 'dftag train --out RUN'): validation mAP and per-class
@@ -30,9 +31,6 @@ AP by epoch from RUN/metrics.csv, and the best checkpoint RUN/best.pt scored on 
 (read from RUN/config.json, key 'data'): precision-recall curves, AP tables, COCO summary, example frames.
 Writes metrics.json, report.md, a self-contained report.html and the PNGs to --out (default: RUN/report).
 """
-
-CONFIG_FILE, METRICS_FILE, BEST_FILE = "config.json", "metrics.csv", "best.pt"
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_parser(sub, "report", help="report on a training run (mAP by epoch, PR curves, examples)",
