@@ -1,9 +1,11 @@
 """The demo: dftag's main job, end to end, on built-in sample data.
 
 sample data -> convert (CVAT export + DFDC metadata, the real converters) -> split by group -> train the
-default two-stage model (the ssdlite-mnv2 SSD, then the crop classifier) -> evaluate the test split -> annotate two held-out videos -> score every test video -> evaluate
-the videos -> summary. Each step calls the library function behind the ``dftag`` command of that name, with
-the command's defaults, so the demo exercises what users run.
+default two-stage model (the ssdlite-mnv2 SSD, then the crop classifier) -> evaluate the test split ->
+annotate two held-out videos -> score every test video -> evaluate the videos -> summary. Each step calls the
+library function behind the ``dftag`` command of that name, with the command's defaults except where
+:class:`DemoConfig` and the fractions below say otherwise (20 % val and 20 % test, so the few sample videos
+leave both splits fakes and reals), so the demo exercises what users run.
 """
 
 from __future__ import annotations
