@@ -74,11 +74,12 @@ def _group_counts(coco: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str
 
 def check_fractions(val: float, test: float) -> dict[str, float]:
     """Fractions per split (train takes the rest); raise :class:`DftagError` unless valid."""
-    for name, f in (("--val", val), ("--test", test)):
+    for name, f in (("val", val), ("test", test)):
         if not 0.0 <= f < 1.0:
-            raise DftagError(f"{name} must be a fraction in [0, 1), got {f}")
+            raise DftagError(f"{{parameter}} must be a fraction in [0, 1), got {f}", parameter=name)
     if val + test >= 1.0:
-        raise DftagError(f"--val + --test must leave something for train, got {val} + {test} = {val + test:g}")
+        raise DftagError(f"the val and test fractions must leave something for train, got {val} + {test} = "
+                         f"{val + test:g}")
     return {"train": 1.0 - val - test, "val": val, "test": test}
 
 

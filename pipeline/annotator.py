@@ -119,7 +119,7 @@ def output_paths(video: str | os.PathLike[str], out_dir: str | os.PathLike[str])
     video, out_dir = Path(video), Path(out_dir)
     paths = out_dir / f"{video.stem}.mp4", out_dir / f"{video.stem}.json"
     if any(p.resolve() == video.resolve() for p in paths):
-        raise DftagError("output would overwrite the input video; choose another --out folder", video)
+        raise DftagError("output would overwrite the input video; choose another output folder", video)
     return paths
 
 

@@ -120,9 +120,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(v) for v in text.split("/"))
     except ValueError:
-        raise DftagError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        raise DftagError(f"{{parameter}} must look like i/n (e.g. 0/4), got {text!r}", parameter="shard") from None
     if not 0 <= i < n:
-        raise DftagError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+        raise DftagError(f"{{parameter}} i/n needs 0 <= i < n, got {text!r}", parameter="shard")
     return i, n
 
 
