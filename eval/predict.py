@@ -7,7 +7,8 @@ results.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from dftag.annotations.dataset import CLASS_NAMES, FAKE, Dataset
 from dftag.core.boxes import xywh_to_xyxy
 from dftag.core.io import read_image
 from dftag.core.thresholds import EVAL_MIN_SCORE
-from dftag.detector.inference import DEFAULT_BATCH_SIZE, Detections, Detector
+from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU, Detections, Detector
 from dftag.eval.matching import match_image
 from dftag.eval.results import coco_results
 
@@ -64,18 +65,27 @@ class DatasetPredictions:
         return (np.array([p[0] for p in pairs], dtype=np.float64), np.array([p[1] for p in pairs], dtype=np.int64))
 
 
+def predict_images(detector: Detector, paths: Sequence[str | os.PathLike[str]],
+                   score_threshold: float = EVAL_MIN_SCORE, nms_iou: float = DEFAULT_NMS_IOU,
+                   batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> list[Detections]:
+    """Detections for every image file of ``paths``, in order, read ``batch_size`` at a time (a progress bar on
+    stderr with ``progress``); an unreadable image is a :class:`DftagError` naming it."""
+    detections: list[Detections] = []
+    with tqdm(total=len(paths), desc="predict", unit="img", disable=not progress, leave=False) as bar:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            detections.extend(detector.predict([read_image(path) for path in chunk], score_threshold=score_threshold,
+                                               nms_iou=nms_iou, batch_size=batch_size))
+            bar.update(len(chunk))
+    return detections
+
+
 def predict_dataset(detector: Detector, dataset: Dataset, score_threshold: float = EVAL_MIN_SCORE,
                     batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> DatasetPredictions:
     """Detections for every image of ``dataset`` (a progress bar on stderr with ``progress``)."""
-    detections: list[Detections] = []
-    images = dataset.images
-    with tqdm(total=len(images), desc="predict", unit="img", disable=not progress, leave=False) as bar:
-        for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
-            detections.extend(detector.predict([read_image(dataset.image_path(img)) for img in chunk],
-                                               score_threshold=score_threshold, batch_size=batch_size))
-            bar.update(len(chunk))
-    return DatasetPredictions(dataset=dataset, detections=detections)
+    paths = [dataset.image_path(img) for img in dataset.images]
+    return DatasetPredictions(dataset, predict_images(detector, paths, score_threshold, batch_size=batch_size,
+                                                      progress=progress))
 
 
 def gt_boxes_xyxy(annotations: list[dict[str, Any]]) -> np.ndarray:

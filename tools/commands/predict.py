@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
 
 from dftag.annotations.dataset import IMAGES_DIR
 from dftag.annotations.formats.base import files_under
 from dftag.core.atomic import write_json
 from dftag.core.errors import DftagError
-from dftag.core.io import read_image, read_json
+from dftag.core.io import read_json
 from dftag.core.media import IMAGE_SUFFIXES
 from dftag.core.outputs import check_outputs, file
 from dftag.core.thresholds import EVAL_MIN_SCORE
 from dftag.detector.export import load_detector
 from dftag.detector.inference import DEFAULT_BATCH_SIZE, DEFAULT_NMS_IOU
+from dftag.eval.predict import predict_images
 from dftag.eval.results import coco_results
 from dftag.tools.commands._common import add_parser, positive_int, probability
 
@@ -90,16 +88,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise DftagError("give IMAGES (files or folders) or --gt GT.json")
     detector = load_detector(args.model, device=args.device)
-    results: list[dict[str, Any]] = []
-    with tqdm(total=len(entries), desc="predict", unit="img", leave=False) as bar:
-        for start in range(0, len(entries), args.batch_size):
-            chunk = entries[start:start + args.batch_size]
-            detections = detector.predict([read_image(path) for _, path, _ in chunk],
-                                          score_threshold=args.score_threshold, nms_iou=args.nms_iou,
-                                          batch_size=args.batch_size)
-            for (image_id, _, file_name), det in zip(chunk, detections):
-                results.extend(coco_results(det, image_id, file_name=file_name))
-            bar.update(len(chunk))
+    detections = predict_images(detector, [path for _, path, _ in entries], args.score_threshold, args.nms_iou,
+                                args.batch_size)
+    results = [result for (image_id, _, file_name), det in zip(entries, detections)
+               for result in coco_results(det, image_id, file_name=file_name)]
     write_json(args.out, results)
     print(f"{len(results)} detections in {len(entries)} images ({detector.model_id}) -> {args.out}")
     return 0
