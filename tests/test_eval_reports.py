@@ -200,6 +200,15 @@ def test_model_commands_evaluate_calibrate_report(dftag, tmp_path, face_dataset,
     assert code == 1 and "metrics.csv (line 2)" in stderr and len(stderr.strip().splitlines()) == 1
 
 
+def test_report_of_a_run_whose_config_names_no_dataset_asks_for_data(tmp_path, dftag):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    code, _, stderr = dftag("report", run)
+    assert code == 1 and "config.json: config has no 'data' (give the dataset as --data)" in stderr
+    assert len(stderr.strip().splitlines()) == 1 and not (run / "report").exists()
+
+
 @pytest.fixture
 def pr_figures(monkeypatch):
     """The matplotlib figures the plot functions save, drawn (so text and legend extents are known)."""
