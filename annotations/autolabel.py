@@ -126,7 +126,7 @@ def thinned_indices(path: Path, every: int) -> range | None:
         return None
     info = probe(path)
     if not (info.duration and info.fps):
-        raise DftagError(f"cannot take every {every}th frame: ffmpeg reports no duration or frame rate", path)
+        raise DftagError(f"cannot take one frame in {every}: ffmpeg reports no duration or frame rate", path)
     return range(0, math.ceil(info.duration * info.fps * FRAME_COUNT_SLACK) + 1, every)
 
 

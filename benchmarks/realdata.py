@@ -703,9 +703,10 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
     families, seconds_before = loso_families_done(out, config)
     summary = loso_summary(config, families, seconds_before)
     for family in FAMILIES:
-        if family in families or family not in families_to_run:
-            if family in families:
-                print(f"{family}: kept from {out / 'summary.json'}")
+        if family in families:
+            print(f"{family}: kept from {out / 'summary.json'}")
+            continue
+        if family not in families_to_run:
             continue
         tic = time.perf_counter()
         loso_split(dataset, family, config.seed)

@@ -37,7 +37,8 @@ class FittedCalibration:
     faces: FaceThreshold
 
 
-def fit_calibration(detector: Detector, dataset: Dataset, iou_threshold: float = 0.5, min_score: float = FACE_SCORE_THRESHOLD,
+def fit_calibration(detector: Detector, dataset: Dataset, iou_threshold: float = 0.5,
+                    min_score: float = FACE_SCORE_THRESHOLD,
                     batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> FittedCalibration:
     """Run ``detector`` over ``dataset`` once and fit its temperature and face threshold (module docstring);
     errors name the dataset's file."""

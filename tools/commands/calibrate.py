@@ -113,8 +113,8 @@ def calibrate_scores(args: argparse.Namespace) -> None:
         raise DftagError("calibration needs both real and fake videos", args.labels)
     logits = logit(np.clip(videos.scores, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS))
     temperature = report_fit(logits, videos.labels, args.bins)
-    write_video_scores(args.out, {name: f"{prob:.6f}" for name, prob in zip(videos.names,
-                                                                           sigmoid(logits / temperature))})
+    calibrated = sigmoid(logits / temperature)
+    write_video_scores(args.out, {name: round(float(p), 6) for name, p in zip(videos.names, calibrated)})
 
 
 def run(args: argparse.Namespace) -> int:
