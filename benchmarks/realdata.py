@@ -136,6 +136,7 @@ class BenchConfig:
     batch_size: int = 16
     classifier_epochs: int = 2
     crop_size: int = 224
+    lower_face: float = ClassifierConfig().lower_face  # share of self-blends over the lower face only
     fakes: tuple[str, ...] = ("both", "pairs", "sbi")
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     score_frames: int = 16
@@ -362,7 +363,8 @@ def format_table(summary: dict[str, Any]) -> str:
     cfg, boxes = summary["config"], summary["test_split"]
     lines = [f"dftag real-data benchmark, {summary['date']}: SSD {ARCH} {cfg['epochs']} epochs at "
              f"{cfg['image_size']} px, crop classifier {cfg['classifier_epochs']} epochs at {cfg['crop_size']} "
-             f"px, 1 frame in {cfg['every']}, seed {cfg['seed']}, {summary['seconds']:.0f} s",
+             f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}), 1 frame in {cfg['every']}, seed {cfg['seed']}, "
+             f"{summary['seconds']:.0f} s",
              f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} "
              f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
              f"{summary['videos']['test']} held out, {summary['videos']['val']} val (rule + temperature)",
@@ -466,9 +468,10 @@ def train_models(config: BenchConfig, dataset: Path, run_dir: Path) -> dict[str,
             if not (stage_dir / CLASSIFIER_LAST_FILE).is_file():
                 shutil.copyfile(ssd_dir / name, stage_dir / name)
         _step(f"train the crop classifier on {fakes}")
-        stage = ClassifierTrainer(ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
-                                                   fake_source=fakes), str(dataset), stage_dir, seed=config.seed,
-                                  workers=2, device=resolve_device("auto"))
+        stage_config = ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
+                                        fake_source=fakes, lower_face=config.lower_face)
+        stage = ClassifierTrainer(stage_config, str(dataset), stage_dir, seed=config.seed, workers=2,
+                                  device=resolve_device("auto"))
         stage.resume()
         stage.run()
         models[f"two-stage {fakes}"] = stage_dir / BEST_FILE
@@ -773,6 +776,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"crop classifier epochs ({defaults.classifier_epochs})")
     p.add_argument("--crop-size", type=int, default=defaults.crop_size,
                    help=f"face crop side, pixels ({defaults.crop_size})")
+    p.add_argument("--lower-face", type=float, default=defaults.lower_face,
+                   help=f"share of self-blended fakes over the lower face only ({defaults.lower_face:.3g})")
     p.add_argument("--fakes", nargs="+", choices=FAKE_SOURCES, default=list(defaults.fakes),
                    help=f"classifier fake sources, one model each; the first is the default ({' '.join(defaults.fakes)})")
     p.add_argument("--every", type=int, default=defaults.every,
@@ -794,7 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
                          epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                          classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
-                         fakes=tuple(args.fakes), score_frames=args.frames, robustness=args.robustness)
+                         lower_face=args.lower_face, fakes=tuple(args.fakes), score_frames=args.frames, robustness=args.robustness)
     try:
         if config.mode == MODES[0]:
             table = format_table(run_benchmark(config, Path(args.out), args.force))

@@ -195,6 +195,32 @@ def test_landmarks_on_crops_and_frames():
     assert changed[12:81, 10:71].any() and changed[20:90, 80:140].any()
 
 
+def test_lower_face_masks_keep_only_the_face_below_the_cut():
+    box = np.array([20.0, 10.0, 80.0, 90.0])
+    lower_only = SelfBlendConfig(lower_face=1.0, jpeg_probability=0.0)
+    top, bottom = 10 + 0.45 * 80, 10 + 0.6 * 80  # the cut lies between these rows
+    points = face_points(box)
+    for seed in range(5):
+        for landmarks in (None, points):
+            whole = face_mask(100, 100, box, np.random.default_rng(seed), SelfBlendConfig(), landmarks)
+            lower = face_mask(100, 100, box, np.random.default_rng(seed), lower_only, landmarks)
+            # the same face, cut: nothing above the cut, the whole mask below it
+            assert not lower[:int(top)].any() and lower.sum() > 0.2 * whole.sum()
+            np.testing.assert_array_equal(lower[int(np.ceil(bottom)):], whole[int(np.ceil(bottom)):])
+        pair = self_blend_crop(image()[:, :100], box, np.random.default_rng(seed), lower_only)
+        changed_rows = np.flatnonzero((pair.fake != pair.real).any(axis=(1, 2)))
+        eyes = 10 + 0.32 * 80
+        assert len(changed_rows) and changed_rows.min() > eyes  # the warp and the blur reach a little above the cut
+        assert pair.mask[:int(top)].sum() < 0.05 * pair.mask.sum()
+    # the share of cut masks follows the probability; 0 keeps SBI's whole-face masks and its random draws
+    cut = [not face_mask(100, 100, box, np.random.default_rng(s), SelfBlendConfig(lower_face=0.5))[:int(top)].any()
+           for s in range(200)]
+    assert 0.35 < np.mean(cut) < 0.65
+    a = self_blend_crop(image(), box, np.random.default_rng(3), SelfBlendConfig())
+    b = self_blend_crop(image(), box, np.random.default_rng(3), SelfBlendConfig(lower_face=0.0))
+    assert np.array_equal(a.fake, b.fake)
+
+
 def test_jpeg_is_a_separate_whole_image_step():
     src = image()
     once = jpeg(src, 60)

@@ -63,7 +63,9 @@ class ClassifierConfig:
 
     ``crop_size`` and ``margin`` are the crop geometry (pixels; fraction of the face box side per side);
     ``batch_size`` counts pair units (each one real and one fake crop); ``fake_source`` is one of
-    :data:`dftag.training.crops.FAKE_SOURCES`. Sized so that a CPU trains it in minutes on the sample data.
+    :data:`dftag.training.crops.FAKE_SOURCES`; ``lower_face`` is the share of self-blended fakes whose blend
+    covers the lower face only (:class:`dftag.training.self_blend.SelfBlendConfig`). Sized so that a CPU trains
+    it in minutes on the sample data.
     """
 
     arch: str = CLASSIFIER_ARCHITECTURES[0]
@@ -76,6 +78,7 @@ class ClassifierConfig:
     warmup_epochs: float = 0.3
     grad_clip: float = 10.0
     fake_source: str = "both"
+    lower_face: float = 1 / 3
 
     def spec(self) -> ClassifierSpec:
         return ClassifierSpec(arch=self.arch, crop_size=self.crop_size, margin=self.margin)
@@ -135,7 +138,8 @@ class TrainConfig:
         values = dict(values)
         values["augment"] = AugmentConfig.from_dict(values.get("augment", {}))
         if values.get("classifier") is not None:
-            values["classifier"] = ClassifierConfig(**values["classifier"])
+            # runs from before lower-face self-blends had none
+            values["classifier"] = ClassifierConfig(**{"lower_face": 0.0, **values["classifier"]})
         return cls(**values)
 
 

@@ -8,6 +8,10 @@ mapooon/SelfBlendedImages, ``src/utils/sbi.py`` and ``blend.py``). From every re
    the 68-point iBUG layout; five MTCNN points are first mapped onto that layout through a similarity-aligned
    mean face (:func:`face_landmarks68`). Without landmarks: a tapered superellipse in the box
    (:class:`FaceShape`), the best landmark-free mask measured (below), its size jittered by ``shape_scale``.
+   An addition of dftag's, off by default (``lower_face``, a probability): the mask cut below a horizontal line
+   at 45-60 % of the box height, so the blend covers the mouth and jaw only, as a lip-sync tool changes them
+   (Wav2Lip regenerates the face's lower half; HyperLips the mouth region). SBI's whole-face masks teach a
+   boundary around the face, which a lip-sync fake does not have.
 2. **Source/target differences** (:func:`source_transform`), on the source: an RGB shift (p 0.3), a hue and
    saturation shift, brightness and contrast, then either down-up-sampling by 2 or 4 or a sharpening.
    SBI's HSV limits (+-0.3 on uint8 scales) change at most one grey level; here they are +-3 degrees of hue and
@@ -200,6 +204,8 @@ class SelfBlendConfig:
     face_shape: FaceShape = field(default_factory=FaceShape)  # landmark-free mask
     shape_scale: tuple[float, float] = (0.9, 1.1)  # its size, drawn per face
     hull_types: tuple[str, ...] = HULL_TYPES  # with landmarks: the hull, drawn uniformly
+    lower_face: float = 0.0  # probability that the mask keeps only the part below a cut (the lower face)
+    lower_face_cut: tuple[float, float] = (0.45, 0.6)  # the cut's height: fraction of the box from its top
     context: float = 0.25  # a face of a frame is transformed inside its box grown by this (of the box) per side
     rgb_shift: float = 20.0  # per channel, with probability rgb_shift_p
     rgb_shift_p: float = 0.3
@@ -228,14 +234,21 @@ class SelfBlendConfig:
 def face_mask(height: int, width: int, box: np.ndarray, rng: np.random.Generator,
               config: SelfBlendConfig = SelfBlendConfig(), landmarks: np.ndarray | None = None) -> np.ndarray:
     """The hard face mask, float32 ``(height, width)`` 0/1, of the face in ``box``: a random hull of its
-    ``landmarks`` (``(5, 2)`` MTCNN or ``(68, 2)`` iBUG, xy pixels) when given, else :class:`FaceShape`."""
+    ``landmarks`` (``(5, 2)`` MTCNN or ``(68, 2)`` iBUG, xy pixels) when given, else :class:`FaceShape`; with
+    probability ``config.lower_face``, only its pixels whose centres lie below a cut drawn from
+    ``config.lower_face_cut`` (fraction of the box height from its top)."""
     if landmarks is None:
-        return shape_mask(height, width, box, config.face_shape, rng.uniform(*config.shape_scale))
-    points = np.asarray(landmarks, dtype=np.float64)
-    if points.shape not in ((5, 2), (68, 2)):
-        raise ValueError(f"landmarks must be (5, 2) or (68, 2) xy pixels, got {points.shape}")
-    points = face_landmarks68(points) if len(points) == 5 else points
-    return hull_mask(height, width, points, config.hull_types[rng.integers(len(config.hull_types))])
+        mask = shape_mask(height, width, box, config.face_shape, rng.uniform(*config.shape_scale))
+    else:
+        points = np.asarray(landmarks, dtype=np.float64)
+        if points.shape not in ((5, 2), (68, 2)):
+            raise ValueError(f"landmarks must be (5, 2) or (68, 2) xy pixels, got {points.shape}")
+        points = face_landmarks68(points) if len(points) == 5 else points
+        mask = hull_mask(height, width, points, config.hull_types[rng.integers(len(config.hull_types))])
+    if config.lower_face > 0 and rng.random() < config.lower_face:
+        cut = float(box[1]) + rng.uniform(*config.lower_face_cut) * float(box[3] - box[1])
+        mask[:max(0, int(np.ceil(cut - 0.5)))] = 0  # rows whose pixel centres (row + 0.5) lie above the cut
+    return mask
 
 
 def source_transform(image: np.ndarray, rng: np.random.Generator,

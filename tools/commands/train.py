@@ -114,6 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="what the classifier learns fakes from: 'pairs' (each dataset fake beside its own "
                             "original, cropped with the original's box), 'sbi' (self-blended copies of every real "
                             f"face) or 'both' (default: {default.fake_source})")
+    crops.add_argument("--lower-face", type=probability, metavar="P",
+                       help="share of self-blended fakes blended over the lower face only, as lip-sync tools "
+                            f"change it (default: {default.lower_face:.3g})")
     p.set_defaults(func=run)
 
 
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
                 "pretrained": args.pretrained, "self_blend": args.self_blend, "balanced": args.balanced,
                 "augment": augment_config(args)}
     classifier = {"epochs": args.classifier_epochs, "crop_size": args.crop_size, "margin": args.crop_margin,
-                  "fake_source": args.fakes}
+                  "fake_source": args.fakes, "lower_face": args.lower_face}
     if args.resume:
         if not (Path(args.out) / CONFIG_FILE).exists():
             raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
