@@ -305,7 +305,8 @@ def _finish_report(report: DecodeReport, table: FrameTable | None, decoded_times
 
 def read_frames(path: str | os.PathLike[str], indices: Iterable[int] | None = None,
                 size: tuple[int, int] | None = None, max_side: int | None = None,
-                info: VideoInfo | None = None, report: DecodeReport | None = None) -> Iterator[Frame]:
+                info: VideoInfo | None = None, report: DecodeReport | None = None,
+                reference_only: bool = False) -> Iterator[Frame]:
     """Decode ``path`` once, yielding the frames at ``indices`` (all when ``None``) in decode order.
 
     Frames are numbered by presentation time (:class:`FrameTable`): a frame the decoder drops (corrupt data)
@@ -313,7 +314,17 @@ def read_frames(path: str | os.PathLike[str], indices: Iterable[int] | None = No
     ``max_side`` scale frames inside ffmpeg. Indices past the end are simply not yielded; ``report`` (a
     :class:`DecodeReport`) is filled in with what did not decode once the iterator is exhausted. Raises
     :class:`DftagError` when ffmpeg cannot decode the file.
+
+    ``reference_only`` decodes only the frames other frames are predicted from (ffmpeg ``-skip_frame
+    noref``): an H.264 or HEVC stream's non-reference B-frames, often half of its frames, are never decoded,
+    and every frame that is comes out exactly as a full decode gives it. Each wanted index is then served by
+    the first decoded frame at or after it, before the next wanted index and at most
+    :data:`REFERENCE_REACH` frames later (``Frame.index`` is the frame's own number); an index with none is
+    not yielded. It needs ``indices`` and no ``report`` (skipped frames are not damage); when two indices are
+    adjacent, or the file has no frame timestamps, every frame is decoded as without it.
     """
+    if reference_only and (indices is None or report is not None):
+        raise ValueError("reference_only needs indices and no report")
     info = info or probe(path)
     out_w, out_h = output_size(info, size, max_side)
     wanted = sorted(set(indices)) if indices is not None else None
@@ -324,8 +335,16 @@ def read_frames(path: str | os.PathLike[str], indices: Iterable[int] | None = No
         wanted = [n for n in wanted if 0 <= n <= table.last]
     if wanted is not None and not wanted:
         return  # nothing decoded: ``report`` knows the file's length, not its gaps
+    reach = None
+    # without timestamps the decoder's own count would skip numbers; adjacent indices leave nothing to skip
+    reference_only = reference_only and table is not None and all(b - a > 1 for a, b in zip(wanted, wanted[1:]))
+    if reference_only:
+        later = [*wanted[1:], wanted[-1] + REFERENCE_REACH + 1]
+        reach = [(n, min(n + REFERENCE_REACH, next_n - 1)) for n, next_n in zip(wanted, later)]
+        wanted = [n for first, last in reach for n in range(first, min(last, table.last) + 1)]
     # showinfo before the selection logs every decoded frame, the one after it each frame delivered
-    stream = ffmpeg.input(str(path)).video.filter("showinfo", checksum=0)
+    source = ffmpeg.input(str(path), skip_frame="noref") if reference_only else ffmpeg.input(str(path))
+    stream = source.video.filter("showinfo", checksum=0)
     python_filter: set[int] | None = None
     by_count: list[int] | None = None
     if wanted is not None:
@@ -346,7 +365,22 @@ def read_frames(path: str | os.PathLike[str], indices: Iterable[int] | None = No
            .compile(cmd=ffmpeg_exe()))
     keep = set(wanted) if wanted is not None else None
     selecting = wanted is not None and python_filter is None
-    yield from _stream_frames(cmd, path, out_w, out_h, table, keep, by_count, selecting, report)
+    frames = _stream_frames(cmd, path, out_w, out_h, table, keep, by_count, selecting, report)
+    yield from frames if reach is None else _first_of_each(frames, reach)
+
+
+REFERENCE_REACH = 4  # frames: how far past a wanted index ``reference_only`` looks for a decoded frame
+
+
+def _first_of_each(frames: Iterator[Frame], reach: list[tuple[int, int]]) -> Iterator[Frame]:
+    """The first of ``frames`` (in increasing number) inside each ``(first, last)`` range of ``reach``."""
+    starts = [first for first, _ in reach]
+    served: set[int] = set()
+    for frame in frames:
+        k = bisect.bisect_right(starts, frame.index) - 1
+        if k >= 0 and frame.index <= reach[k][1] and k not in served:
+            served.add(k)
+            yield frame
 
 
 _TAIL_LINES = 40  # ffmpeg log lines kept to explain a failure

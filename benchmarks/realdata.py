@@ -140,6 +140,7 @@ class BenchConfig:
     fakes: tuple[str, ...] = ("both", "pairs", "sbi")
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     score_frames: int = 16
+    score_reference_only: bool = True  # score decodes reference frames only (ScoreSettings.reference_only)
     robustness: bool = True
 
 
@@ -363,8 +364,8 @@ def format_table(summary: dict[str, Any]) -> str:
     cfg, boxes = summary["config"], summary["test_split"]
     lines = [f"dftag real-data benchmark, {summary['date']}: SSD {ARCH} {cfg['epochs']} epochs at "
              f"{cfg['image_size']} px, crop classifier {cfg['classifier_epochs']} epochs at {cfg['crop_size']} "
-             f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}), 1 frame in {cfg['every']}, seed {cfg['seed']}, "
-             f"{summary['seconds']:.0f} s",
+             f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}), 1 frame in {cfg['every']}, "
+             f"seed {cfg['seed']}, {summary['seconds']:.0f} s",
              f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} "
              f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
              f"{summary['videos']['test']} held out, {summary['videos']['val']} val (rule + temperature)",
@@ -499,9 +500,9 @@ def score_models(config: BenchConfig, models: Mapping[str, Path], videos: Sequen
     details = {}
     for name, model in models.items():
         _step(f"score {len(videos)} videos with {name}")
+        settings = ScoreSettings(frames=config.score_frames, reference_only=config.score_reference_only)
         scored = score_to_csv(paths, out / "scores" / f"{name.replace(' ', '-')}.csv",
-                              functools.partial(load_detector, model), ScoreSettings(frames=config.score_frames),
-                              names=[v.name for v in videos])
+                              functools.partial(load_detector, model), settings, names=[v.name for v in videos])
         if scored.errors:
             first, error = next(iter(scored.errors.items()))
             raise DftagError(f"{len(scored.errors)} videos could not be scored (first, {first}: {error})")
@@ -784,6 +785,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"autolabel every K-th frame ({defaults.every})")
     p.add_argument("--frames", type=int, default=defaults.score_frames,
                    help=f"frames scored per video ({defaults.score_frames})")
+    p.add_argument("--exact-frames", dest="reference_only", action="store_false",
+                   help="score decodes every frame (exact sampled frames), not reference frames only")
     p.add_argument("--no-robustness", dest="robustness", action="store_false",
                    help="skip scoring the re-encoded (CRF 32, half resolution) test videos")
     p.add_argument("--seed", type=int, default=defaults.seed, help=f"split and training seed ({defaults.seed})")
@@ -799,7 +802,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
                          epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                          classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
-                         lower_face=args.lower_face, fakes=tuple(args.fakes), score_frames=args.frames, robustness=args.robustness)
+                         lower_face=args.lower_face, fakes=tuple(args.fakes), score_frames=args.frames,
+                         score_reference_only=args.reference_only, robustness=args.robustness)
     try:
         if config.mode == MODES[0]:
             table = format_table(run_benchmark(config, Path(args.out), args.force))

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from dftag.annotations.video import MP4_AUDIO_CODECS, VideoWriter, _ebml_size, probe, read_frames
+from dftag.annotations.video import (
+    MP4_AUDIO_CODECS,
+    REFERENCE_REACH,
+    VideoWriter,
+    _ebml_size,
+    probe,
+    read_frames,
+)
 from tests.face_clips import add_audio, face_clip
 
 
@@ -52,3 +59,26 @@ def test_writer_without_audio_source_audio(tmp_path):
         for f in read_frames(src):
             writer.write(f.image, f.timestamp)
     assert not probe(out).has_audio and len(list(read_frames(out))) == 4
+
+
+def test_reference_only_skips_frames_and_keeps_the_pixels(tmp_path):
+    clip = face_clip(tmp_path / "v.mp4", frames=40)
+    every = {f.index: f.image for f in read_frames(clip)}
+    # odd frames asked for: a non-reference one is never decoded, and the next frame serves in its place
+    wanted = list(range(1, 40, 2))
+    served = list(read_frames(clip, indices=wanted, reference_only=True))
+    assert [f.index for f in served] != wanted and len(served) >= 15
+    assert all(np.array_equal(f.image, every[f.index]) for f in served)
+    assert all(f.index in wanted or f.index - 1 in wanted for f in served)
+    # sparse indices are each served by the first decoded frame at or after them, never at or past the next one
+    sparse = [0, 7, 13, 30, 39]
+    got = [f.index for f in read_frames(clip, indices=sparse, reference_only=True)]
+    assert len(got) >= 4
+    for index in got:
+        n = max(w for w in sparse if w <= index)
+        later = [w for w in sparse if w > n]
+        assert index - n <= REFERENCE_REACH and (not later or index < later[0])
+    # adjacent indices leave nothing to skip: exactly the frames asked for
+    assert [f.index for f in read_frames(clip, indices=range(10), reference_only=True)] == list(range(10))
+    with pytest.raises(ValueError, match="reference_only"):
+        next(read_frames(clip, reference_only=True))

@@ -78,7 +78,7 @@ class ClassifierConfig:
     warmup_epochs: float = 0.3
     grad_clip: float = 10.0
     fake_source: str = "both"
-    lower_face: float = 1 / 3
+    lower_face: float = 0.0
 
     def spec(self) -> ClassifierSpec:
         return ClassifierSpec(arch=self.arch, crop_size=self.crop_size, margin=self.margin)
@@ -138,8 +138,7 @@ class TrainConfig:
         values = dict(values)
         values["augment"] = AugmentConfig.from_dict(values.get("augment", {}))
         if values.get("classifier") is not None:
-            # runs from before lower-face self-blends had none
-            values["classifier"] = ClassifierConfig(**{"lower_face": 0.0, **values["classifier"]})
+            values["classifier"] = ClassifierConfig(**values["classifier"])
         return cls(**values)
 
 

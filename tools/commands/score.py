@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decode-side", type=positive_int, metavar="PX",
                    help=f"longest side frames are decoded at (default: {DECODE_SIDE} for a single-stage "
                         "detector, full resolution for a two-stage one)")
+    p.add_argument("--exact-frames", dest="reference_only", action="store_false",
+                   help="decode every frame so that the sampled frames are exactly evenly spaced (slower; default: "
+                        "only reference frames are decoded, each sampled frame is the first of them at or after "
+                        "its place)")
     p.add_argument("--workers", type=positive_int, default=1, metavar="W",
                    help="videos scored in parallel processes (default: %(default)s)")
     p.add_argument("--shard", metavar="i/n", help="score only the i-th of n slices of the sorted videos")
@@ -54,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     track, rule = settings_from_args(args)
-    settings = ScoreSettings(frames=args.frames, decode_side=args.decode_side, track=track, rule=rule)
+    settings = ScoreSettings(frames=args.frames, decode_side=args.decode_side, reference_only=args.reference_only,
+                             track=track, rule=rule)
     videos = find_videos(args.videos)
     if args.shard:
         videos = shard(videos, *parse_shard(args.shard))
