@@ -35,8 +35,9 @@ The **confident strategy** (:func:`confident_mean`) is the DFDC winner's (Seferb
 ``confident_strategy`` in ``kernel_utils.py`` of ``selimsef/dfdc_deepfake_challenge``) over ``n`` per-frame
 ``p_fake`` values: when more than ``n // 2.5`` and more than 11 of them are above 0.8, the mean of those;
 else, when more than 90% of them are below 0.2, the mean of those; else the mean of all. All comparisons are
-strict, as in the original. Its constants were tuned for 32 sampled frames per video (``dftag score``'s
-default); on ``dftag annotate``'s every-frame tracks the "more than 11" is still a count of detected frames.
+strict, as in the original. Its constants were tuned for 32 sampled frames per video (the winner's;
+``dftag score``'s default is 16, where "more than 11" means 12 of 16); on ``dftag annotate``'s every-frame
+tracks the "more than 11" is still a count of detected frames.
 The original also averaged over an ensemble of models and gave ``0.5`` to a video without faces (here:
 ``prior``); it did not clip.
 """

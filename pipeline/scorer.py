@@ -85,7 +85,8 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
     width, height = output_size(info, max_side=side)
     tracker = settings.track.tracker()
     scores = TrackScores(settings.rule)
-    frames_seen, detect_s = 0, 0.0
+    frame_indices: list[int] = []
+    detect_s = 0.0
     counts = DetectionCount(settings.track.continue_threshold, settings.track.face_threshold)
     frames = read_frames(path, indices=sample_indices(info, settings.frames), max_side=side, info=info,
                          reference_only=settings.reference_only)
@@ -97,14 +98,15 @@ def score_video(path: str | os.PathLike[str], detector: FaceDetector, settings: 
         detect_s += time.perf_counter() - t0
         counts.add(found)
         for frame, det in zip(batch, found):
-            frames_seen += 1
+            frame_indices.append(frame.index)
             tracked = tracker.update(frame.timestamp, det)
             for track_id, p_fake in zip(tracked.track_ids.tolist(), tracked.p_fake.tolist()):
                 scores.add(track_id, frame.index, frame.timestamp, p_fake)
-    if frames_seen == 0:
+    if not frame_indices:
         raise DftagError("no frame could be decoded", path)
     result = sidecar(path, None, info, detector, settings.to_json(), scores, detections=counts)
-    result["frames_sampled"] = frames_seen
+    result["frames_sampled"] = len(frame_indices)
+    result["frame_indices"] = frame_indices  # the frames scored (reference_only: each at or after its place)
     result["decode_size"] = [width, height]
     result["timings"] = {"total_s": round(time.perf_counter() - start, 3), "detect_s": round(detect_s, 3)}
     return result

@@ -39,6 +39,13 @@ def test_score_video_decodes_small_tracks_and_aggregates(tmp_path):
     detector = SquareDetector(p_fake=fake_top)
     result = score_video(video, detector, ScoreSettings(frames=10, decode_side=48))
     assert result["frames_sampled"] == 10 and sum(detector.calls) == 10
+    assert len(result["frame_indices"]) == 10 and result["settings"]["reference_only"] is True
+    spacing = 29 / 9  # 10 of 30 frames: each scored frame is its sampled place or a few frames after it
+    assert all(0 <= got - place <= 3 for got, place in zip(result["frame_indices"], sample_indices(
+        probe(video), 10))) and max(abs(g - i * spacing) for i, g in enumerate(result["frame_indices"])) < 4
+    exact = score_video(video, SquareDetector(p_fake=fake_top), ScoreSettings(frames=10, decode_side=48,
+                                                                              reference_only=False))
+    assert exact["frame_indices"] == sample_indices(probe(video), 10)
     assert result["decode_size"] == [48, 32]
     assert [t["frames_seen"] for t in result["tracks"]] == [10, 10]
     assert result["score"] == pytest.approx(0.9) and result["label"] == "fake"
@@ -98,6 +105,11 @@ def test_cli_writes_dfdc_csv_and_details(tmp_path, dftag, square_scoring, make_v
                                                             "confident-pooled": 0.8}
     assert details["videos"]["b.mp4"]["frames_sampled"] == 4 and details["settings"]["frames"] == 4
     assert "scored 2 of 2" in stdout
+    assert details["settings"]["reference_only"] is True
+    code, _, err = dftag("score", tmp_path / "in" / "b.mp4", "--model", "m.pt", "--out", out, "--frames", "4",
+                         "--exact-frames")
+    assert code == 0, err
+    assert json.loads((tmp_path / "scores.details.json").read_text())["settings"]["reference_only"] is False
 
 
 def test_failing_video_is_reported_and_skipped(tmp_path, dftag, square_scoring):
