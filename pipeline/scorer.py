@@ -2,8 +2,8 @@
 
 Per video: ``frames`` evenly spaced frames are selected (by default each served by the first reference frame
 at or after it: :func:`dftag.annotations.video.read_frames` with ``reference_only``, which leaves the
-non-reference B-frames of an H.264 stream undecoded, the larger part of the cost) and, for a single-stage detector, scaled down by
-ffmpeg itself (the longer side at most :data:`DECODE_SIDE` px); a two-stage detector gets them at full
+non-reference B-frames of an H.264 stream undecoded) and, for a single-stage detector, scaled down by ffmpeg
+itself (the longer side at most :data:`DECODE_SIDE` px); a two-stage detector gets them at full
 resolution, since its classifier tags each face from a crop of the frame it is given
 (:func:`decode_side`). They are detected in batches while ffmpeg decodes ahead, tracked by IoU over the
 sampled frames and aggregated with the same rules as ``dftag annotate`` (:mod:`dftag.pipeline.aggregate`).
