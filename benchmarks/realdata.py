@@ -797,13 +797,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def bench_config(args: argparse.Namespace) -> BenchConfig:
+    """The run's :class:`BenchConfig` from the parsed flags."""
+    return BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
+                       epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
+                       classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
+                       lower_face=args.lower_face, fakes=tuple(args.fakes), score_frames=args.frames,
+                       score_reference_only=args.reference_only, robustness=args.robustness)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
-                         epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
-                         classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
-                         lower_face=args.lower_face, fakes=tuple(args.fakes), score_frames=args.frames,
-                         score_reference_only=args.reference_only, robustness=args.robustness)
+    config = bench_config(args)
     try:
         if config.mode == MODES[0]:
             table = format_table(run_benchmark(config, Path(args.out), args.force))

@@ -15,6 +15,7 @@ from dftag.annotations.dataset import SPLITS, new_coco
 from dftag.annotations.pair_list import read_pairs
 from dftag.annotations.splits import image_group, split_dataset
 from dftag.core.errors import DftagError
+from dftag.pipeline.scorer import DEFAULT_FRAMES
 from tests.conftest import REALDATA
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -396,3 +397,12 @@ def test_loso_refuses_an_unknown_family_before_writing_anything(tmp_path):
 def test_families_flag_picks_the_folds_to_run():
     assert bench.parse_args(["--data", "d", "--out", "o"]).families == list(bench.FAMILIES)
     assert bench.parse_args(["--data", "d", "--out", "o", "--families", "DFDC"]).families == ["DFDC"]
+
+
+def test_flags_make_the_config_and_its_defaults_are_the_library_defaults(tmp_path):
+    config = bench.bench_config(bench.parse_args(["--data", str(tmp_path), "--out", "o"]))
+    assert config == bench.BenchConfig(data=str(tmp_path.resolve()))
+    assert config.score_reference_only and config.lower_face == 0.0 and config.score_frames == DEFAULT_FRAMES
+    changed = bench.bench_config(bench.parse_args(["--data", str(tmp_path), "--out", "o", "--exact-frames",
+                                                   "--lower-face", "0.5", "--frames", "8"]))
+    assert (changed.score_reference_only, changed.lower_face, changed.score_frames) == (False, 0.5, 8)
