@@ -451,12 +451,13 @@ def default_model(config: BenchConfig) -> str:
     return f"two-stage {config.fakes[0]}"
 
 
-def train_models(config: BenchConfig, dataset: Path, run_dir: Path) -> dict[str, Path]:
-    """The SSD (single-stage), then one crop classifier per ``config.fakes`` on it (two-stage); resumes or
-    reuses what ``run_dir`` holds. Returns the checkpoint of each model by name."""
+def train_models(config: BenchConfig, dataset: Path, run_dir: Path, workers: int = 2) -> dict[str, Path]:
+    """The SSD (single-stage), then one crop classifier per ``config.fakes`` on it (two-stage), each loading its
+    data with ``workers`` processes (speed only: every augmentation is a function of seed, epoch and sample);
+    resumes or reuses what ``run_dir`` holds. Returns the checkpoint of each model by name."""
     ssd_dir = run_dir / "ssd"
     settings = {"data": str(dataset), "epochs": config.epochs, "image_size": config.image_size,
-                "batch_size": config.batch_size, "seed": config.seed}
+                "batch_size": config.batch_size, "seed": config.seed, "workers": workers}
     resume = (ssd_dir / LAST_FILE).is_file()
     _step("train the SSD")
     train(resume_config(ssd_dir, settings) if resume else
@@ -471,7 +472,7 @@ def train_models(config: BenchConfig, dataset: Path, run_dir: Path) -> dict[str,
         _step(f"train the crop classifier on {fakes}")
         stage_config = ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
                                         fake_source=fakes, lower_face=config.lower_face)
-        stage = ClassifierTrainer(stage_config, str(dataset), stage_dir, seed=config.seed, workers=2,
+        stage = ClassifierTrainer(stage_config, str(dataset), stage_dir, seed=config.seed, workers=workers,
                                   device=resolve_device("auto"))
         stage.resume()
         stage.run()
@@ -585,9 +586,9 @@ def video_sets(data: Path, pairs: Sequence[Pair], groups: Mapping[str, Sequence[
     return val, test
 
 
-def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[str, Any]:
-    """The identity-split benchmark: the steps of the module docstring; returns (and writes to
-    ``out/summary.json``) the results."""
+def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: int = 2) -> dict[str, Any]:
+    """The identity-split benchmark: the steps of the module docstring, training with ``workers`` data-loading
+    processes; returns (and writes to ``out/summary.json``) the results."""
     data = _check_data(config)
     _prepare_out(out, config, force)
     started, load_before = time.perf_counter(), os.getloadavg()
@@ -604,7 +605,7 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False) -> dict[s
     seconds["dataset"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    models = train_models(config, dataset, run_dir)
+    models = train_models(config, dataset, run_dir, workers)
     seconds["train"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -687,7 +688,7 @@ def loso_split(dataset: Path, family: str, seed: int) -> None:
 
 
 def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False,
-                             families_to_run: Sequence[str] = tuple(FAMILIES)) -> dict[str, Any]:
+                             families_to_run: Sequence[str] = tuple(FAMILIES), workers: int = 2) -> dict[str, Any]:
     """For each family of ``families_to_run`` (names of :data:`FAMILIES`, all by default): train the default
     model without it (SSD, then the crop classifier on ``config.fakes[0]``), choose the video rule and
     temperature on the val videos of the other families, and score every labelled video of the held-out family.
@@ -718,7 +719,7 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
         groups = split_groups(fold)
         fold_config = dataclasses.replace(config, fakes=config.fakes[:1])
         name = default_model(config)
-        trained = {name: train_models(fold_config, fold, out / "runs" / family)[name]}
+        trained = {name: train_models(fold_config, fold, out / "runs" / family, workers)[name]}
         model, _ = calibrate_on_val_images(trained, fold)
         held = [v for v in candidates if family_of(v.path) == family]
         val = [v for v in candidates if v.identity in set(groups["val"]) and family_of(v.path) != family]
@@ -793,6 +794,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--families", nargs="+", choices=tuple(FAMILIES), default=list(FAMILIES),
                    help="leave-one-source-out: the families to leave out in this run (all); the summary keeps "
                         "those an earlier run with the same settings reported")
+    p.add_argument("--workers", type=int, default=2,
+                   help="data-loading processes of each training stage (2; speed only, not a setting of the run)")
     p.add_argument("--force", action="store_true", help="replace --out if it holds anything")
     return p.parse_args(argv)
 
@@ -811,10 +814,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = bench_config(args)
     try:
         if config.mode == MODES[0]:
-            table = format_table(run_benchmark(config, Path(args.out), args.force))
+            table = format_table(run_benchmark(config, Path(args.out), args.force, args.workers))
         else:
             table = format_loso_table(run_leave_one_source_out(config, Path(args.out), args.force,
-                                                                args.families))
+                                                                args.families, args.workers))
     except DftagError as err:
         print(f"realdata benchmark: error: {err}", file=sys.stderr)
         return 1

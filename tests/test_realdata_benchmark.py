@@ -406,3 +406,28 @@ def test_flags_make_the_config_and_its_defaults_are_the_library_defaults(tmp_pat
     changed = bench.bench_config(bench.parse_args(["--data", str(tmp_path), "--out", "o", "--exact-frames",
                                                    "--lower-face", "0.5", "--frames", "8"]))
     assert (changed.score_reference_only, changed.lower_face, changed.score_frames) == (False, 0.5, 8)
+
+
+def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp_path, monkeypatch):
+    args = bench.parse_args(["--data", str(tmp_path), "--out", "o", "--workers", "12"])
+    assert args.workers == 12 and bench.parse_args(["--data", "d", "--out", "o"]).workers == 2
+    assert bench.bench_config(args) == bench.BenchConfig(data=str(tmp_path.resolve()))  # same run, same reuse
+    seen = []
+    monkeypatch.setattr(bench, "train", lambda config, resume: seen.append(("ssd", config.workers)))
+
+    class Stage:
+        def __init__(self, config, data, run_dir, *, seed, workers, device):
+            seen.append((config.fake_source, workers))
+
+        def resume(self):
+            pass
+
+        def run(self):
+            return []
+
+    monkeypatch.setattr(bench, "ClassifierTrainer", Stage)
+    monkeypatch.setattr(bench.shutil, "copyfile", lambda src, dst: None)
+    models = bench.train_models(bench.BenchConfig(data="d", fakes=("both", "sbi")), tmp_path / "ds",
+                                tmp_path / "run", workers=12)
+    assert seen == [("ssd", 12), ("both", 12), ("sbi", 12)]
+    assert list(models) == ["single-stage", "two-stage both", "two-stage sbi"]
