@@ -37,7 +37,7 @@ reuses the training runs (leave-one-source-out also keeps the families its ``sum
 
     python benchmarks/realdata.py --data ../shared/realdata --out runs/realdata [--mode identity|loso]
         [--epochs N] [--classifier-epochs N] [--every K] [--fakes both pairs sbi] [--seed S] [--force]
-        [--families FF++ DeepFaceLive lip-sync DFDC]
+        [--families FF++ DeepFaceLive lip-sync DFDC] [--workers W]
 """
 
 from __future__ import annotations
