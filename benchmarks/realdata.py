@@ -8,14 +8,13 @@ Identity-split mode (the default), each step the library call behind the ``dftag
 2. regroup the dataset by *identity* (see :func:`identity_group`: DeepFaceLive celebrity folders, MEAD and DFD
    speakers, both ids of a FaceForensics++ swap) and ``split`` it by group (train/val/test);
 3. ``train`` the ssdlite-mnv2 SSD on train, validating on val: the **single-stage** model; then, on the same
-   SSD, one crop classifier per fake source (``--fakes``: dataset pairs + self-blended images, pairs only, SBI
-   only): the **two-stage** models. Everything is trained on train and chosen on val, with settings fixed
-   before the run;
+   SSD, one crop classifier per fake source of ``--fakes`` (``both``: dataset pairs + self-blended images, the
+   default; ``pairs`` only and ``sbi`` only to compare them): the **two-stage** models. Everything is trained
+   on train and chosen on val, with settings fixed before the run;
 4. ``evaluate`` each model's boxes on the test split (per-class AP50, mAP50, COCO mAP) into ``OUT/box_report``;
 5. ``calibrate`` the single-stage and the default two-stage model on the **val images**: the temperature of
    the per-face ``p_fake`` and the face threshold (where face detection's F1 peaks), into ``calibrated.pt``
-   beside each checkpoint (the other two-stage models are compared on boxes only, to keep the CPU run within
-   its hour);
+   beside each checkpoint (further two-stage models of ``--fakes`` are compared on boxes only);
 6. ``score`` the labelled videos of the val identities and the held-out videos (identity in neither train nor
    val: both sides of the test split's pairs, side-by-side halves cut into ``OUT/videos``, REAL clips no pair
    uses, FAKE clips without an original; ``REAL?`` files left out) with each calibrated model; on the **val**
@@ -134,10 +133,10 @@ class BenchConfig:
     epochs: int = 4
     image_size: int = 256
     batch_size: int = 16
-    classifier_epochs: int = 2
+    classifier_epochs: int = 6
     crop_size: int = 224
     lower_face: float = ClassifierConfig().lower_face  # share of self-blends over the lower face only
-    fakes: tuple[str, ...] = ("both", "pairs", "sbi")
+    fakes: tuple[str, ...] = ("both",)  # the first is the default model; ("both", "pairs", "sbi") compares them
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     score_frames: int = 16
     score_reference_only: bool = True  # score decodes reference frames only (ScoreSettings.reference_only)
