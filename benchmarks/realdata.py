@@ -105,6 +105,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 HALF_CROPS = {"left_half": "crop=iw/2:ih:0:0", "right_half": "crop=iw/2:ih:iw/2:0"}
 CALIBRATED_FILE = "calibrated.pt"  # a trained model with its face temperature and threshold from val images
 FINAL_FILE = "model.pt"  # ... and the video rule and temperature from val videos: what `dftag score` should use
+WORKERS = TrainConfig.workers  # data-loading processes of each training stage unless --workers says otherwise
 UNCLEAR_LABEL = "REAL?"  # manifest label of files whose provenance is unclear: never scored
 CELEBS_FOLDER = "celebs"  # DeepFaceLive doc/celebs/<target identity>/<file>.mp4
 MEAD_CLIP = re.compile(r"([MW]\d{3})-\d{3}")  # MEAD clip names: speaker id, then clip number
@@ -450,7 +451,7 @@ def default_model(config: BenchConfig) -> str:
     return f"two-stage {config.fakes[0]}"
 
 
-def train_models(config: BenchConfig, dataset: Path, run_dir: Path, workers: int = 2) -> dict[str, Path]:
+def train_models(config: BenchConfig, dataset: Path, run_dir: Path, workers: int = WORKERS) -> dict[str, Path]:
     """The SSD (single-stage), then one crop classifier per ``config.fakes`` on it (two-stage), each loading its
     data with ``workers`` processes (speed only: every augmentation is a function of seed, epoch and sample);
     resumes or reuses what ``run_dir`` holds. Returns the checkpoint of each model by name."""
@@ -585,7 +586,7 @@ def video_sets(data: Path, pairs: Sequence[Pair], groups: Mapping[str, Sequence[
     return val, test
 
 
-def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: int = 2) -> dict[str, Any]:
+def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: int = WORKERS) -> dict[str, Any]:
     """The identity-split benchmark: the steps of the module docstring, training with ``workers`` data-loading
     processes; returns (and writes to ``out/summary.json``) the results."""
     data = _check_data(config)
@@ -687,7 +688,7 @@ def loso_split(dataset: Path, family: str, seed: int) -> None:
 
 
 def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False,
-                             families_to_run: Sequence[str] = tuple(FAMILIES), workers: int = 2) -> dict[str, Any]:
+                             families_to_run: Sequence[str] = tuple(FAMILIES), workers: int = WORKERS) -> dict[str, Any]:
     """For each family of ``families_to_run`` (names of :data:`FAMILIES`, all by default): train the default
     model without it (SSD, then the crop classifier on ``config.fakes[0]``), choose the video rule and
     temperature on the val videos of the other families, and score every labelled video of the held-out family.
@@ -793,10 +794,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--families", nargs="+", choices=tuple(FAMILIES), default=list(FAMILIES),
                    help="leave-one-source-out: the families to leave out in this run (all); the summary keeps "
                         "those an earlier run with the same settings reported")
-    p.add_argument("--workers", type=int, default=2,
-                   help="data-loading processes of each training stage (2; speed only, not a setting of the run)")
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help=f"data-loading processes of each training stage ({WORKERS}; speed only, not a setting of "
+                        "the run)")
     p.add_argument("--force", action="store_true", help="replace --out if it holds anything")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.workers < 0:
+        p.error(f"--workers cannot be negative, got {args.workers}")
+    return args
 
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:

@@ -431,3 +431,11 @@ def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp
                                 tmp_path / "run", workers=12)
     assert seen == [("ssd", 12), ("both", 12), ("sbi", 12)]
     assert list(models) == ["single-stage", "two-stage both", "two-stage sbi"]
+
+
+def test_negative_workers_is_one_line_error_before_anything_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "-1"])
+    assert exit_info.value.code != 0
+    assert "--workers cannot be negative, got -1" in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / "out").exists()
