@@ -12,16 +12,16 @@ Identity-split mode (the default), each step the library call behind the ``dftag
    default; ``pairs`` only and ``sbi`` only to compare them): the **two-stage** models. Everything is trained
    on train and chosen on val, with settings fixed before the run;
 4. ``evaluate`` each model's boxes on the test split (per-class AP50, mAP50, COCO mAP) into ``OUT/box_report``;
-5. ``calibrate`` the single-stage and the default two-stage model on the **val images**: the temperature of
-   the per-face ``p_fake`` and the face threshold (where face detection's F1 peaks), into ``calibrated.pt``
-   beside each checkpoint (further two-stage models of ``--fakes`` are compared on boxes only);
+5. ``calibrate`` every model on the **val images**: the temperature of the per-face ``p_fake`` and the face
+   threshold (where face detection's F1 peaks), into ``calibrated.pt`` beside each checkpoint;
 6. ``score`` the labelled videos of the val identities and the held-out videos (identity in neither train nor
    val: both sides of the test split's pairs, side-by-side halves cut into ``OUT/videos``, REAL clips no pair
    uses, FAKE clips without an original; ``REAL?`` files left out) with each calibrated model; on the **val**
    videos pick the video rule (median or the DFDC winner's confident strategy) and fit its temperature
    (:mod:`dftag.pipeline.video_calibration`), written into ``model.pt`` beside it (``OUT/model.pt``: the
    default model, what ``dftag score`` should be given); report on the **held-out** videos: ROC AUC with a
-   bootstrap 95 % interval, log loss, videos without a face;
+   bootstrap 95 % interval, log loss, videos without a face, and per source family (descriptive: a few videos
+   each) the mean score of fakes and reals and their AUC;
 7. robustness: the default model on the held-out videos re-encoded at H.264 CRF 32 and at half resolution.
 
 Leave-one-source-out mode (``--mode loso``, longer): for each source family of :data:`FAMILIES` train the
@@ -379,6 +379,11 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(boxes + (f"{_fmt(video['roc_auc']):>8}{_interval(video['roc_auc_95']):>14}"
                               f"{_fmt(video['log_loss']):>10}{video['no_face_found']:>9}  {video['rule']}, "
                               f"{video['temperature']:.2f}{threshold}" if video else "  (boxes only)"))
+        if model.get("videos_by_family"):
+            lines.append("    by family: " + "; ".join(
+                f"{family} {row['n_fake']}+{row['n_real']} AUC {_fmt(row['roc_auc'])} (fake "
+                f"{_fmt(row['mean_fake'])}, real {_fmt(row['mean_real'])})"
+                for family, row in model["videos_by_family"].items()))
     for name, row in summary.get("robustness", {}).items():
         lines.append(f"  {name:<22}{'':>10}{'':>10}{'':>8}{_fmt(row['roc_auc']):>8}"
                      f"{_interval(row['roc_auc_95']):>14}{_fmt(row['log_loss']):>10}{row['no_face_found']:>9}")
@@ -528,6 +533,22 @@ def video_metrics_of(calibration: VideoCalibration, details: Mapping[str, dict[s
             "scores": {v.name: round(float(p), 6) for v, p in zip(videos, scores)}}
 
 
+def family_metrics(scores: Mapping[str, float], videos: Sequence[Video]) -> dict[str, dict[str, Any]]:
+    """Descriptive, per source family of ``videos`` (:func:`family_of`; sorted by name): the counts, the mean
+    calibrated score of the fakes and of the reals, and the ROC AUC where the family has both classes (else
+    ``None``). ``scores`` are the calibrated video scores by video name."""
+    rows = {}
+    for family in sorted({family_of(v.path) for v in videos}):
+        members = [v for v in videos if family_of(v.path) == family]
+        labels = np.array([int(v.label == "FAKE") for v in members])
+        values = np.array([scores[v.name] for v in members])
+        rows[family] = {"n_fake": int(labels.sum()), "n_real": int(len(labels) - labels.sum()),
+                        "mean_fake": float(values[labels == 1].mean()) if labels.any() else None,
+                        "mean_real": float(values[labels == 0].mean()) if not labels.all() else None,
+                        "roc_auc": roc_auc(labels, values)}
+    return rows
+
+
 def calibrate_on_val(details: Mapping[str, dict[str, Any]], val: Sequence[Video]) -> VideoCalibration:
     """The video rule with the lowest val log loss and its temperature (:func:`pick_video_rule`)."""
     return pick_video_rule(scores_by_rule({v.name: details[v.name] for v in val}),
@@ -621,8 +642,7 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: 
 
     tic = time.perf_counter()
     main_model = default_model(config)
-    video_models, face_calibration = calibrate_on_val_images(
-        {name: models[name] for name in ("single-stage", main_model)}, dataset)  # the others: boxes only
+    video_models, face_calibration = calibrate_on_val_images(models, dataset)
     seconds["calibrate on val images"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -634,6 +654,7 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: 
         calibrations[name] = calibrate_on_val(details[name], val)
         save_video_calibrated(video_models[name], calibrations[name], video_models[name].parent / FINAL_FILE)
         results[name]["videos"] = video_metrics_of(calibrations[name], details[name], test, config.seed)
+        results[name]["videos_by_family"] = family_metrics(results[name]["videos"]["scores"], test)
         results[name]["face_calibration"] = face_calibration[name]
         results[name]["video_calibration"] = calibrations[name].to_json()
     shutil.copyfile(video_models[main_model].parent / FINAL_FILE, out / FINAL_FILE)

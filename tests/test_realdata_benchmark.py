@@ -269,6 +269,29 @@ def test_video_metrics_use_the_rule_and_temperature_chosen_on_val():
     assert row["scores"]["a.mp4"] == pytest.approx(calibration(0.9), abs=1e-6)
 
 
+def test_family_metrics_count_average_and_rank_each_family_of_the_held_out_videos():
+    videos = [bench.Video(Path("DeepFaceLive/doc/celebs/A/A_0.mp4"), "FAKE", "A", "pair", "right_half"),
+              bench.Video(Path("DeepFaceLive/doc/celebs/A/A_0.mp4"), "REAL", "A", "pair", "left_half"),
+              bench.Video(Path("DeepFaceLive/doc/celebs/B/B_0.mp4"), "REAL", "B", "real clip"),
+              bench.Video(Path("dfdc/x.mp4"), "FAKE", "x", "fake clip"),
+              bench.Video(Path("dfdc/y.mp4"), "FAKE", "y", "fake clip")]
+    scores = {"A_0.right_half.mp4": 0.8, "A_0.left_half.mp4": 0.3, "B_0.mp4": 0.9, "x.mp4": 0.6, "y.mp4": 0.2}
+    rows = bench.family_metrics(scores, videos)
+    assert list(rows) == ["DFDC", "DeepFaceLive"]
+    dfl, dfdc = rows["DeepFaceLive"], rows["DFDC"]
+    assert (dfl["n_fake"], dfl["n_real"], dfl["roc_auc"]) == (1, 2, 0.5)  # the fake beats one of two reals
+    assert dfl["mean_fake"] == pytest.approx(0.8) and dfl["mean_real"] == pytest.approx(0.6)
+    assert (dfdc["n_fake"], dfdc["n_real"], dfdc["roc_auc"], dfdc["mean_real"]) == (2, 0, None, None)
+    assert dfdc["mean_fake"] == pytest.approx(0.4)
+    line = next(row for row in bench.format_table({
+        "date": "d", "seconds": 1.0, "groups": {"test": []}, "videos": {"val": 1, "test": 5},
+        "config": {"epochs": 1, "image_size": 8, "classifier_epochs": 1, "crop_size": 8, "every": 1, "seed": 0},
+        "test_split": {"images": 1, "real_boxes": 1, "fake_boxes": 0},
+        "models": {"two-stage sbi": {**_model(0.5, 0.5, 0.5, None, 0.7), "videos_by_family": rows}},
+    }).splitlines() if "by family" in row)
+    assert "DFDC 2+0 AUC n/a (fake 0.400, real n/a)" in line and "DeepFaceLive 1+2 AUC 0.500" in line
+
+
 def test_leave_one_source_out_split_removes_the_family(tmp_path):
     from dftag.annotations.dataset import save_coco
 
