@@ -86,7 +86,7 @@ from dftag.pipeline.scorer import ScoreSettings
 from dftag.pipeline.video_calibration import VideoCalibration, pick_video_rule, scores_by_rule
 from dftag.training.classifier_train import ClassifierTrainer
 from dftag.training.config import ClassifierConfig, TrainConfig
-from dftag.training.crops import FAKE_SOURCES
+from dftag.training.crops import CROP_AUGMENTS, FAKE_SOURCES
 from dftag.training.run_folder import BEST_FILE, CLASSIFIER_LAST_FILE, LAST_FILE
 from dftag.training.train import resume_config, train
 
@@ -137,6 +137,7 @@ class BenchConfig:
     classifier_epochs: int = 6
     crop_size: int = 224
     lower_face: float = ClassifierConfig().lower_face  # share of self-blends over the lower face only
+    crop_augment: str = ClassifierConfig().crop_augment  # augmentation of the crop pairs (CROP_AUGMENTS)
     fakes: tuple[str, ...] = ("both",)  # the first is the default model; ("both", "pairs", "sbi") compares them
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     score_frames: int = 16
@@ -364,7 +365,8 @@ def format_table(summary: dict[str, Any]) -> str:
     cfg, boxes = summary["config"], summary["test_split"]
     lines = [f"dftag real-data benchmark, {summary['date']}: SSD {ARCH} {cfg['epochs']} epochs at "
              f"{cfg['image_size']} px, crop classifier {cfg['classifier_epochs']} epochs at {cfg['crop_size']} "
-             f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}), 1 frame in {cfg['every']}, "
+             f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}, augment "
+             f"{cfg.get('crop_augment', 'jitter')}), 1 frame in {cfg['every']}, "
              f"seed {cfg['seed']}, {summary['seconds']:.0f} s",
              f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} "
              f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
@@ -476,7 +478,8 @@ def train_models(config: BenchConfig, dataset: Path, run_dir: Path, workers: int
                 shutil.copyfile(ssd_dir / name, stage_dir / name)
         _step(f"train the crop classifier on {fakes}")
         stage_config = ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
-                                        fake_source=fakes, lower_face=config.lower_face)
+                                        fake_source=fakes, lower_face=config.lower_face,
+                                        crop_augment=config.crop_augment)
         stage = ClassifierTrainer(stage_config, str(dataset), stage_dir, seed=config.seed, workers=workers,
                                   device=resolve_device("auto"))
         stage.resume()
@@ -801,6 +804,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"face crop side, pixels ({defaults.crop_size})")
     p.add_argument("--lower-face", type=float, default=defaults.lower_face,
                    help=f"share of self-blended fakes over the lower face only ({defaults.lower_face:.3g})")
+    p.add_argument("--crop-augment", choices=CROP_AUGMENTS, default=defaults.crop_augment,
+                   help=f"augmentation of the crop pairs ({defaults.crop_augment}; dfdc: the DFDC winner's)")
     p.add_argument("--fakes", nargs="+", choices=FAKE_SOURCES, default=list(defaults.fakes),
                    help=f"classifier fake sources, one model each; the first is the default ({' '.join(defaults.fakes)})")
     p.add_argument("--every", type=int, default=defaults.every,
@@ -830,7 +835,8 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
                        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                        classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
-                       lower_face=args.lower_face, fakes=tuple(args.fakes), score_frames=args.frames,
+                       lower_face=args.lower_face, crop_augment=args.crop_augment, fakes=tuple(args.fakes),
+                       score_frames=args.frames,
                        score_reference_only=args.reference_only, robustness=args.robustness)
 
 

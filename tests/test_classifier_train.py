@@ -93,3 +93,10 @@ def test_lower_face_share_reaches_the_self_blends(face_dataset, ssd_run):
     trainer = stage(data, ssd_run, ClassifierConfig(crop_size=32, lower_face=0.7))
     assert trainer.crops.blend.lower_face == 0.7
     assert stage(data, ssd_run).crops.blend.lower_face == 0.0  # off by default: SBI's whole-face masks
+
+
+def test_crop_augmentation_reaches_the_training_crops(face_dataset, ssd_run):
+    data = face_dataset(n_train=2, n_val=1)
+    trainer = stage(data, ssd_run, ClassifierConfig(crop_size=32, crop_augment="dfdc"))
+    assert trainer.crops.augment == "dfdc" and trainer.crops.transform is not None
+    assert stage(data, ssd_run).crops.transform is None  # off by default: jitter, flip and JPEG only

@@ -10,7 +10,16 @@ import torch
 
 from dftag.annotations.dataset import FAKE, REAL, load_dataset, new_coco, save_coco
 from dftag.detector.classifier import ClassifierSpec
-from dftag.training.crops import CropDataset, ValidationCrops, build_units, collate_units, original_faces, split_faces
+from dftag.training.crops import (
+    CropDataset,
+    Face,
+    Unit,
+    ValidationCrops,
+    build_units,
+    collate_units,
+    original_faces,
+    split_faces,
+)
 
 SPEC = ClassifierSpec(crop_size=48, margin=0.2)
 
@@ -86,6 +95,23 @@ def test_same_seed_same_crops_and_no_jitter_without_seed(paired_dataset):
         assert torch.equal(data[(i, 7)][0], data[(i, 7)][0])
     plain = data[(0, None)][0]
     assert torch.equal(plain, data[(0, None)][0])
+
+
+def test_dfdc_augmentation_changes_both_crops_of_a_unit_alike(paired_dataset):
+    units = build_units(paired_dataset, "pairs", np.random.default_rng(0))
+    same = Unit(units[0].real, Face(units[0].real.image, units[0].real.box, FAKE))  # the fake is the real face
+    plain = CropDataset(paired_dataset, [same], SPEC)
+    augmented = CropDataset(paired_dataset, [same], SPEC, augment="dfdc")
+    changed = 0
+    for seed in range(12):
+        crops = augmented[(0, seed)][0]
+        assert torch.equal(crops[0], crops[1])  # one draw for both crops: nothing tells them apart
+        assert torch.equal(crops, augmented[(0, seed)][0])  # a pure function of the seed
+        changed += not torch.equal(crops, plain[(0, seed)][0])
+    assert changed >= 6  # p 0.7 colour, 0.5 affine, 0.2 grey ...: most draws change the crops
+    assert torch.equal(augmented[(0, None)][0], plain[(0, None)][0])  # validation crops are never augmented
+    with pytest.raises(ValueError, match="augment"):
+        CropDataset(paired_dataset, [same], SPEC, augment="heavy")
 
 
 def test_validation_crops_use_each_face_with_its_own_box(paired_dataset):

@@ -100,7 +100,7 @@ class ClassifierTrainer:
             raise DftagError(f"no {config.fake_source!r} training pairs: the train split needs real faces "
                              "(and, for 'pairs', fakes)", self.train_set.source, parameter="fake_source")
         self.crops = CropDataset(self.train_set, self.units, config.spec(),
-                                 blend=SelfBlendConfig(lower_face=config.lower_face))
+                                 blend=SelfBlendConfig(lower_face=config.lower_face), augment=config.crop_augment)
         self.val_crops = ValidationCrops(self.val_set, config.spec())
         torch.manual_seed(seed)  # the stage's initialisation and dropout depend on the seed only, not on the SSD stage
         self.model = FaceClassifier(config.spec(), pretrained_backbone=pretrained).to(device)

@@ -64,7 +64,9 @@ class ClassifierConfig:
     ``crop_size`` and ``margin`` are the crop geometry (pixels; fraction of the face box side per side);
     ``batch_size`` counts pair units (each one real and one fake crop); ``fake_source`` is one of
     :data:`dftag.training.crops.FAKE_SOURCES`; ``lower_face`` is the share of self-blended fakes whose blend
-    covers the lower face only (:class:`dftag.training.self_blend.SelfBlendConfig`). Sized so that a CPU trains
+    covers the lower face only (:class:`dftag.training.self_blend.SelfBlendConfig`); ``crop_augment`` is one of
+    :data:`dftag.training.crops.CROP_AUGMENTS` (``"dfdc"`` adds the DFDC winner's colour, grey, noise, blur and
+    affine steps to the jitter, flip and JPEG of ``"jitter"``). Sized so that a CPU trains
     it in minutes on the sample data.
     """
 
@@ -79,6 +81,7 @@ class ClassifierConfig:
     grad_clip: float = 10.0
     fake_source: str = "both"
     lower_face: float = 0.0
+    crop_augment: str = "jitter"
 
     def spec(self) -> ClassifierSpec:
         return ClassifierSpec(arch=self.arch, crop_size=self.crop_size, margin=self.margin)

@@ -15,8 +15,11 @@ every unit yields one real and one fake crop. Both crops of a unit share one ran
 quality, so none of these separates the classes.
 
 Crops are cut from the stored frames (full resolution, see README "Dataset format") with
-:func:`dftag.detector.face_crop.crop_faces` around the face box plus the classifier's margin. Randomness is a
-pure function of the unit's seed (:func:`dftag.training.data.sample_seed`), so epochs replay exactly on resume.
+:func:`dftag.detector.face_crop.crop_faces` around the face box plus the classifier's margin. The
+augmentation of both crops is one of :data:`CROP_AUGMENTS`: ``"jitter"`` (box jitter, flip and JPEG, above) or
+``"dfdc"``, which adds the DFDC winner's colour, grey, noise, blur and affine steps (:func:`dfdc_transform`),
+drawn once per unit and applied alike to its two crops. Randomness is a pure function of the unit's seed
+(:func:`dftag.training.data.sample_seed`), so epochs replay exactly on resume.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import albumentations as A
+import cv2
 import numpy as np
 import torch
 
@@ -33,9 +38,11 @@ from dftag.core.boxes import box_iou, xywh_to_xyxy
 from dftag.core.io import read_image
 from dftag.detector.classifier import ClassifierSpec
 from dftag.detector.face_crop import FaceCrops, crop_faces, map_boxes
+from dftag.training.augment import reseed
 from dftag.training.self_blend import SelfBlendConfig, random_jpeg, self_blend_crop
 
 FAKE_SOURCES = ("both", "pairs", "sbi")
+CROP_AUGMENTS = ("jitter", "dfdc")
 PAIR_IOU = 0.3  # a fake face and an original face overlapping at least this much are the same face
 
 
@@ -66,6 +73,23 @@ class CropJitter:
     scale: tuple[float, float] = (0.9, 1.1)
     shift: float = 0.05
     flip: float = 0.5
+
+
+def dfdc_transform() -> A.Compose:
+    """The DFDC winner's crop augmentations beyond flip and JPEG (selimsef/dfdc_deepfake_challenge,
+    ``create_train_transforms``), on uint8 RGB crops: one of brightness and contrast (+-20 %), FancyPCA or a
+    hue / saturation / value shift (p 0.7); grey (p 0.2); Gaussian noise of standard deviation 3-7 grey levels
+    (p 0.1; its variance 10-50 in albumentations 1.x); a 3 x 3 Gaussian blur (p 0.05); a shift of up to 10 % of
+    the side, a scale of 0.8-1.2 and a rotation within +-10 degrees, black outside (p 0.5). The ``fake`` target
+    gets the same draws as ``image``, so the two crops of a unit change alike."""
+    return A.Compose([
+        A.OneOf([A.RandomBrightnessContrast(), A.FancyPCA(), A.HueSaturationValue()], p=0.7),
+        A.ToGray(p=0.2),
+        A.GaussNoise(std_range=(3 / 255, 7 / 255), p=0.1),
+        A.GaussianBlur(blur_limit=(3, 3), p=0.05),
+        A.Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), rotate=(-10, 10),
+                 border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.5),
+    ], additional_targets={"fake": "image"})
 
 
 def split_faces(dataset: Dataset) -> list[Face]:
@@ -148,13 +172,19 @@ def _jittered_box(box: Sequence[float], jitter: CropJitter, rng: np.random.Gener
 class CropDataset(torch.utils.data.Dataset):
     """Pair units as ``(uint8 crops (2, S, S, 3), labels (2,) float32: 0 real, 1 fake)``.
 
-    A key is ``(unit index, seed)``; seed ``None`` means no jitter (validation), in which case only dataset
-    pairs and unpaired fakes make sense (a self-blend needs randomness; it is drawn from the unit index).
+    A key is ``(unit index, seed)``; seed ``None`` means no jitter and no augmentation (validation), in which
+    case only dataset pairs and unpaired fakes make sense (a self-blend needs randomness; it is drawn from the
+    unit index). ``augment`` is one of :data:`CROP_AUGMENTS`.
     """
 
     def __init__(self, dataset: Dataset, units: Sequence[Unit], spec: ClassifierSpec,
-                 jitter: CropJitter = CropJitter(), blend: SelfBlendConfig = SelfBlendConfig()):
+                 jitter: CropJitter = CropJitter(), blend: SelfBlendConfig = SelfBlendConfig(),
+                 augment: str = CROP_AUGMENTS[0]):
+        if augment not in CROP_AUGMENTS:
+            raise ValueError(f"augment must be one of {CROP_AUGMENTS}, got {augment!r}")
         self.dataset, self.units, self.spec, self.jitter, self.blend = dataset, list(units), spec, jitter, blend
+        self.augment = augment
+        self.transform = dfdc_transform() if augment == "dfdc" else None
 
     def __len__(self) -> int:
         return len(self.units)
@@ -186,6 +216,10 @@ class CropDataset(torch.utils.data.Dataset):
         if seed is not None:
             if rng.random() < self.jitter.flip:
                 crops = [c[:, ::-1] for c in crops]
+            if self.transform is not None:
+                reseed(self.transform, int(rng.integers(2**31)))
+                out = self.transform(image=np.ascontiguousarray(crops[0]), fake=np.ascontiguousarray(crops[1]))
+                crops = [out["image"], out["fake"]]
             crops = random_jpeg(crops, rng, self.blend)
         return torch.from_numpy(np.ascontiguousarray(np.stack(crops))), torch.tensor([0.0, 1.0])
 

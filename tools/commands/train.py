@@ -31,7 +31,7 @@ from dftag.training.config import (
     ClassifierConfig,
     TrainConfig,
 )
-from dftag.training.crops import FAKE_SOURCES
+from dftag.training.crops import CROP_AUGMENTS, FAKE_SOURCES
 from dftag.training.run_folder import CONFIG_FILE
 from dftag.training.train import resume_config, train
 
@@ -117,6 +117,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     crops.add_argument("--lower-face", type=probability, metavar="P",
                        help="share of self-blended fakes blended over the lower face only, as lip-sync tools "
                             f"change it (default: {default.lower_face:.3g})")
+    crops.add_argument("--crop-augment", choices=CROP_AUGMENTS,
+                       help="augmentation of the crop pairs: 'jitter' (box jitter, flip, JPEG) or 'dfdc' (also "
+                            "the DFDC winner's colour, grey, noise, blur and affine steps; default: "
+                            f"{default.crop_augment})")
     p.set_defaults(func=run)
 
 
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                 "pretrained": args.pretrained, "self_blend": args.self_blend, "balanced": args.balanced,
                 "augment": augment_config(args)}
     classifier = {"epochs": args.classifier_epochs, "crop_size": args.crop_size, "margin": args.crop_margin,
-                  "fake_source": args.fakes, "lower_face": args.lower_face}
+                  "fake_source": args.fakes, "lower_face": args.lower_face, "crop_augment": args.crop_augment}
     if args.resume:
         if not (Path(args.out) / CONFIG_FILE).exists():
             raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
