@@ -6,7 +6,11 @@ both have; a side-by-side file is decoded once and each frame split into its hal
 each frame pair are found (:mod:`dftag.annotations.pair_diff`) and grown to **whole-face** boxes (forehead to
 chin, ear to ear): the face finder's box covering the region when a face finder is given, else by face
 proportions (:class:`~dftag.annotations.pair_diff.FaceShape`). Each box is labelled ``fake`` in the fake's frame
-and ``real`` at the same place in the original's frame.
+and ``real`` at the same place in the original's frame. With a face finder, a changed region that no face it
+found covers is not a face and is not boxed (``grow_faceless`` boxes it by face proportions instead): in
+FaceForensics++ c40 pairs such regions are hands, bottles, channel logos and re-encoding noise (110 of the 647
+fake boxes the real-data benchmark's autolabel made before this rule); a frame left without a fake box is
+skipped and counted.
 
 With a face finder, the faces it finds confidently (score at least ``real_score``) that did not change (less
 than ``DiffParams.unchanged_frac`` of the box's pixels changed) are the people a mixed fake left unswapped:
@@ -74,6 +78,8 @@ class AutolabelReport:
     fake_faces_found: int = 0      # fake faces (per frame pair) boxed with a face-finder box
     fake_faces_grown: int = 0      # ... grown from the changed region by face proportions
     fake_faces_by_change: int = 0  # ... a changed face-finder face whose region was not kept
+    faceless_regions: int = 0      # changed regions no face-finder face covers: not boxed
+    frames_without_face: int = 0   # frames skipped: changed regions, none of them on a face
     unswapped_faces: int = 0       # unchanged face-finder faces boxed real in both frames of a pair
     ambiguous_faces: int = 0       # face-finder faces partly changed: left unboxed
     real_videos: int = 0
@@ -90,10 +96,12 @@ class AutolabelReport:
             f"pairs: {self.pairs} labelled, {self.pairs_missing} skipped (video missing), "
             f"{self.length_mismatches} of different lengths (used the frames both have)",
             f"frames: {self.frames_compared} compared, {self.frames_labelled} labelled, "
-            f"{self.frames_without_change} skipped (no confident difference region)",
+            f"{self.frames_without_change} skipped (no confident difference region), {self.frames_without_face} "
+            f"skipped (changed regions, none on a found face)",
             f"faces: {self.fake_faces_found} fake from face-finder boxes, {self.fake_faces_grown} grown by face "
-            f"proportions, {self.fake_faces_by_change} changed faces without a region; {self.unswapped_faces} "
-            f"unswapped faces boxed real, {self.ambiguous_faces} partly changed faces left unboxed",
+            f"proportions, {self.fake_faces_by_change} changed faces without a region, {self.faceless_regions} "
+            f"changed regions on no found face left unboxed; {self.unswapped_faces} unswapped faces boxed real, "
+            f"{self.ambiguous_faces} partly changed faces left unboxed",
         ]
         if self.real_videos or self.real_videos_missing:
             lines.append(f"real videos: {self.real_videos} labelled, {self.real_videos_missing} skipped (missing); "
@@ -197,13 +205,15 @@ class FrameLabels:
     grown: int = 0       # ... grown by face proportions
     by_change: int = 0   # ... changed face-finder faces without a region
     ambiguous: int = 0   # face-finder faces partly changed, not boxed
+    faceless: int = 0    # changed regions no face-finder face covers, not boxed
 
 
 def label_frame_pair(frames: FramePair, change: bool | str = "face", face_finder: FaceFinder | None = None,
                      params: DiffParams = DiffParams(), shape: FaceShape = FaceShape(),
-                     real_score: float = REAL_FACE_SCORE) -> FrameLabels:
-    """The face boxes (xyxy, pixels of the pair's frames) of one frame pair; see the module docstring. Empty
-    when the pair has no confident changed region (the frame is then not labelled at all)."""
+                     real_score: float = REAL_FACE_SCORE, grow_faceless: bool = False) -> FrameLabels:
+    """The face boxes (xyxy, pixels of the pair's frames) of one frame pair; see the module docstring. Without
+    fake boxes when the pair has no confident changed region, or (with a face finder, unless
+    ``grow_faceless``) none on a found face: the frame is then not labelled at all."""
     diff = FrameDiff(frames.fake, frames.original, params)
     regions = diff.regions()
     labels = FrameLabels()
@@ -216,6 +226,9 @@ def label_frame_pair(frames: FramePair, change: bool | str = "face", face_finder
         faces = faces[np.argsort(-faces[:, 4], kind="stable")]
     for region in regions:
         index = finder_face(region, faces, change, shape)
+        if index is None and face_finder is not None and not grow_faceless:
+            labels.faceless += 1
+            continue
         box = clip_box(faces[index] if index is not None else face_estimate(region, change, shape), size)
         if _new_face(box, labels.fake):
             labels.fake.append(box)
@@ -332,13 +345,14 @@ def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, m
                     face_finder: FaceFinder | None = None, params: DiffParams = DiffParams(),
                     shape: FaceShape = FaceShape(), force: bool = False, progress: bool = True,
                     real_videos: Sequence[MediaRef | str | Path] = (), real_every: int | None = None,
-                    real_score: float = REAL_FACE_SCORE) -> AutolabelReport:
+                    real_score: float = REAL_FACE_SCORE, grow_faceless: bool = False) -> AutolabelReport:
     """Label every pair's frames (and the faces of ``real_videos``) and write the dataset folder ``out``
     atomically; see the module docstring.
 
     ``every`` keeps frames ``0, every, 2*every, ...``; ``max_side`` shrinks decoded frames (longer side, px);
     ``face_finder`` gives whole-face boxes (and scores) that changed regions are grown to and that unswapped
-    faces are boxed with; without it regions grow by ``shape``'s proportions and unswapped faces are not boxed.
+    faces are boxed with, and a changed region on none of its faces is left unboxed (``grow_faceless``: grown by
+    ``shape`` instead); without it regions grow by ``shape``'s proportions and unswapped faces are not boxed.
     A pair's ``change`` ("face", "mouth" or "whole") says how its regions grow. ``real_videos`` (paths or
     :class:`MediaRef`; need a face finder) are labelled every ``real_every``-th frame (default: ``every``);
     ``real_score`` is the face-finder score from which a face is labelled real. Pairs and real videos with a
@@ -382,9 +396,14 @@ def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, m
             frames = PairedFrames(pair, every, max_side)
             for frame in frames:
                 report.frames_compared += 1
-                labels = label_frame_pair(frame, pair.change, face_finder, params, shape, real_score)
+                labels = label_frame_pair(frame, pair.change, face_finder, params, shape, real_score,
+                                          grow_faceless)
+                report.faceless_regions += labels.faceless
                 if not labels.fake:
-                    report.frames_without_change += 1
+                    if labels.faceless:
+                        report.frames_without_face += 1
+                    else:
+                        report.frames_without_change += 1
                     continue
                 report.frames_labelled += 1
                 report.fake_faces_found += labels.found
@@ -411,9 +430,12 @@ def autolabel_pairs(pairs: Sequence[Pair], out: str | Path, *, every: int = 1, m
         report.images = len(builder.images)
         if not builder.images:
             what = (f"no frame of the {report.pairs} pair(s) had a confident difference region"
+                    + (" on a found face" if report.frames_without_face else "")
                     + (f" and no frame of the {report.real_videos} real video(s) a confident face" if refs else ""))
+            fix = ("grow_faceless", "to box the changes the face finder saw no face on") \
+                if report.frames_without_face else None
             raise DftagError(f"{what}; nothing to label ({report.frames_compared + report.real_frames_compared} "
-                             f"frames compared)")
+                             f"frames compared)", fix=fix)
         save_coco(new_coco(builder.images, builder.annotations, source="dftag autolabel"), root / ANNOTATIONS_FILE)
     return report
 

@@ -140,6 +140,7 @@ class BenchConfig:
     crop_augment: str = ClassifierConfig().crop_augment  # augmentation of the crop pairs (CROP_AUGMENTS)
     fakes: tuple[str, ...] = ("both",)  # the first is the default model; ("both", "pairs", "sbi") compares them
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
+    grow_faceless: bool = False  # autolabel boxes changed regions on no MTCNN face too (before stop 18)
     score_frames: int = 16
     score_reference_only: bool = True  # score decodes reference frames only (ScoreSettings.reference_only)
     robustness: bool = True
@@ -447,7 +448,8 @@ def build_dataset(config: BenchConfig, data: Path, pairs: Sequence[Pair], datase
         return
     _step("autolabel")
     report = autolabel_pairs(pairs, dataset, every=config.every, max_side=config.max_side, face_finder=face_finder(),
-                             real_videos=real_clips(data, pairs), progress=sys.stderr.isatty())
+                             real_videos=real_clips(data, pairs), progress=sys.stderr.isatty(),
+                             grow_faceless=config.grow_faceless)
     print("\n".join(report.lines()))
     report.warnings.print()
 
@@ -810,6 +812,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"classifier fake sources, one model each; the first is the default ({' '.join(defaults.fakes)})")
     p.add_argument("--every", type=int, default=defaults.every,
                    help=f"autolabel every K-th frame ({defaults.every})")
+    p.add_argument("--grow-faceless", action="store_true",
+                   help="autolabel also boxes changed regions on no MTCNN face, grown by face proportions (as "
+                        "before stop 18)")
     p.add_argument("--frames", type=int, default=defaults.score_frames,
                    help=f"frames scored per video ({defaults.score_frames})")
     p.add_argument("--exact-frames", dest="reference_only", action="store_false",
@@ -833,6 +838,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def bench_config(args: argparse.Namespace) -> BenchConfig:
     """The run's :class:`BenchConfig` from the parsed flags."""
     return BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
+                       grow_faceless=args.grow_faceless,
                        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                        classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
                        lower_face=args.lower_face, crop_augment=args.crop_augment, fakes=tuple(args.fakes),

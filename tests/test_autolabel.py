@@ -162,7 +162,8 @@ def test_detector_face_box_is_used_when_it_covers_the_change(tmp_path):
 def test_cli_runs_the_detector_of_a_checkpoint(tmp_path, dftag, tiny_checkpoint):
     make_pair(tmp_path, "a", FACE, n_fake=2, n_orig=2)
     pairs = write_csv(tmp_path / "pairs.csv", [["a_fake.mp4", "a_orig.mp4"]])
-    code, out, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds", "--model", tiny_checkpoint)
+    code, out, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds", "--model", tiny_checkpoint,
+                           "--grow-faceless")  # the untrained detector finds no face: grow the changes
     assert code == 0, err
     assert len(boxes_by_label(tmp_path / "ds")["fake"]) == 2
     code, _, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds2", "--model", tmp_path / "no.pt")
@@ -247,6 +248,24 @@ def test_real_side_by_side_pair_gives_a_face_sized_box(tmp_path, dftag):
 
 def digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + str(image.shape).encode()
+
+
+def test_frames_whose_changes_are_on_no_found_face_are_skipped_and_counted(tmp_path):
+    fake, orig = make_pair(tmp_path, "a", FACE, n_fake=3, n_orig=3)
+    blind = {digest(next(read_frames(path)).image) for path in (fake, orig)}  # the finder misses frame 0
+
+    def finder(images):
+        return [np.zeros((0, 5)) if digest(im) in blind else np.array([[*FACE, 0.99]]) for im in images]
+
+    pairs = write_csv(tmp_path / "pairs.csv", [["a_fake.mp4", "a_orig.mp4"]])
+    report = autolabel_pairs(read_pairs(pairs), tmp_path / "ds", face_finder=finder, progress=False)
+    assert (report.frames_labelled, report.frames_without_face, report.faceless_regions) == (2, 1, 1)
+    assert report.fake_faces_found == 2 and report.fake_faces_grown == 0
+    assert "1 skipped (changed regions, none on a found face)" in report.lines()[1]
+    assert sorted(img["frame_index"] for img in load_dataset(tmp_path / "ds").images) == [1, 1, 2, 2]
+    grown = autolabel_pairs(read_pairs(pairs), tmp_path / "grown", face_finder=finder, progress=False,
+                            grow_faceless=True)
+    assert (grown.frames_labelled, grown.fake_faces_grown, grown.frames_without_face) == (3, 1, 0)
 
 
 @pytest.fixture(scope="module")
@@ -373,6 +392,20 @@ def test_cli_real_videos_and_face_finder_options(mixed_sample, tmp_path, dftag, 
     assert len(warnings) == 1 and warnings[0].startswith("warning:") and "2 grown by face proportions" in out
     code, _, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds2", "--face-finder", "mtcnn")
     assert code == 1 and "pnet.pt" in err and "Traceback" not in err
+
+
+@needs_mtcnn
+def test_cli_changes_on_no_face_are_not_labelled_unless_grown(tmp_path, dftag):
+    """MTCNN sees no face in an inverted rectangle of texture: by default nothing is labelled (one line, exit
+    1, no output folder); ``--grow-faceless`` boxes the changes by face proportions."""
+    make_pair(tmp_path, "a", FACE, n_fake=3, n_orig=3)
+    pairs = write_csv(tmp_path / "pairs.csv", [["a_fake.mp4", "a_orig.mp4"]])
+    code, _, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds")
+    assert code == 1 and "Traceback" not in err and not (tmp_path / "ds").exists()
+    assert "confident difference region on a found face" in err and "(use --grow-faceless to box" in err
+    code, out, err = dftag("autolabel", "--pairs", pairs, "--out", tmp_path / "ds", "--grow-faceless")
+    assert code == 0, err
+    assert "3 grown by face proportions" in out and len(boxes_by_label(tmp_path / "ds")["fake"]) == 3
 
 
 @needs_mtcnn

@@ -144,3 +144,18 @@ def test_frame_pair_labels_fake_unswapped_and_changed_faces():
     without = label_frame_pair(frames, "face")  # no finder: the large region grown by proportions only
     assert without.real == [] and without.grown == 1 and len(without.fake) == 1
     assert without.fake[0] == pytest.approx(grow_to_face(change_regions(fake, original)[0], (320, 240)))
+
+
+def test_changed_regions_on_no_found_face_are_left_unboxed_unless_grown():
+    """Re-encoding noise, a hand or a logo changes pixels where the face finder sees no face: with a finder such
+    a region is no face and gets no box (counted); ``grow_faceless`` boxes it by face proportions as before."""
+    original = textured(240, 320, 9)
+    fake = with_change(with_change(original, (40, 40, 140, 140)), (200, 150, 300, 230), seed=3)
+    face = np.array([[30, 20, 150, 150, 0.99]])  # the finder sees the face of the first change only
+    frames = FramePair(0, 0.0, fake, original)
+    labels = label_frame_pair(frames, "face", lambda images: [face, face[:0]])
+    assert labels.fake == [(30, 20, 150, 150)] and (labels.found, labels.grown, labels.faceless) == (1, 0, 1)
+    grown = label_frame_pair(frames, "face", lambda images: [face, face[:0]], grow_faceless=True)
+    assert len(grown.fake) == 2 and (grown.found, grown.grown, grown.faceless) == (1, 1, 0)
+    blind = label_frame_pair(frames, "face", lambda images: [face[:0], face[:0]])
+    assert blind.fake == [] and blind.faceless == 2  # no fake box: autolabel skips the frame

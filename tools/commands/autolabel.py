@@ -77,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what the fakes change: the inner face (a face swap: grown to the whole face), only the "
                         "mouth (lip-sync: grown to the face), the whole face (boxed as it is), or auto: mouth "
                         "when the pair's method mentions lip-sync or mouth, else face (default)")
+    p.add_argument("--grow-faceless", action="store_true",
+                   help="with a face finder, also box the changed regions none of its faces covers, grown by face "
+                        "proportions (by default they are left unboxed: mostly hands, objects, logos and "
+                        "re-encoding noise; a frame left without a fake box is skipped)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=run)
 
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     finder = face_finder(args.face_finder, args.model)
     report = autolabel_pairs(pairs, args.out, every=args.every, max_side=args.max_side, face_finder=finder,
                              force=args.force, progress=sys.stderr.isatty(), real_videos=args.real,
-                             real_every=args.real_every, real_score=args.real_score)
+                             real_every=args.real_every, real_score=args.real_score,
+                             grow_faceless=args.grow_faceless)
     for line in report.lines():
         print(line)
     report.warnings.print()
