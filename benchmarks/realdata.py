@@ -3,8 +3,8 @@
 Identity-split mode (the default), each step the library call behind the ``dftag`` command of that name:
 
 1. ``autolabel`` the pairs of ``DATA/pairs.csv`` and, as real faces, the REAL clips no pair uses (every K-th
-   frame, stored at up to 1280 px; boxes are MTCNN's whole-face boxes when its weights are fetched) into
-   ``OUT/dataset``;
+   frame, stored at up to 1280 px; boxes are MTCNN's whole-face boxes when its weights are fetched, and a
+   change on no MTCNN face is left unboxed unless ``--grow-faceless``) into ``OUT/dataset``;
 2. regroup the dataset by *identity* (see :func:`identity_group`: DeepFaceLive celebrity folders, MEAD and DFD
    speakers, both ids of a FaceForensics++ swap) and ``split`` it by group (train/val/test);
 3. ``train`` the ssdlite-mnv2 SSD on train, validating on val: the **single-stage** model; then, on the same
