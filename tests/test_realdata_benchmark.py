@@ -428,9 +428,10 @@ def test_flags_make_the_config_and_its_defaults_are_the_library_defaults(tmp_pat
     assert config.score_reference_only and config.lower_face == 0.0 and config.score_frames == DEFAULT_FRAMES
     changed = bench.bench_config(bench.parse_args(["--data", str(tmp_path), "--out", "o", "--exact-frames",
                                                    "--lower-face", "0.5", "--frames", "8",
-                                                   "--crop-augment", "dfdc"]))
+                                                   "--crop-augment", "dfdc", "--grow-faceless"]))
     assert (changed.score_reference_only, changed.lower_face, changed.score_frames) == (False, 0.5, 8)
     assert changed.crop_augment == "dfdc" and config.crop_augment == "jitter"
+    assert changed.grow_faceless and not config.grow_faceless
 
 
 def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp_path, monkeypatch):
