@@ -14,7 +14,7 @@ import pytest
 from dftag.annotations.dataset import SPLITS, new_coco
 from dftag.annotations.pair_list import read_pairs
 from dftag.annotations.splits import image_group, split_dataset
-from dftag.core.errors import DftagError
+from dftag.core.errors import DftagError, Warnings
 from dftag.pipeline.scorer import DEFAULT_FRAMES
 from tests.conftest import REALDATA
 
@@ -457,6 +457,22 @@ def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp
                                 tmp_path / "run", workers=12)
     assert seen == [("ssd", 12), ("both", 12), ("sbi", 12)]
     assert list(models) == ["single-stage", "two-stage both", "two-stage sbi"]
+
+
+def test_autolabel_step_gets_the_faceless_setting_of_the_run(realdata, tmp_path, monkeypatch):
+    seen = []
+
+    class Report:
+        warnings = Warnings()
+
+        def lines(self):
+            return []
+
+    monkeypatch.setattr(bench, "face_finder", lambda: None)
+    monkeypatch.setattr(bench, "autolabel_pairs", lambda *a, **kw: seen.append(kw["grow_faceless"]) or Report())
+    for grow in (False, True):
+        bench.build_dataset(bench.BenchConfig(data=str(realdata), grow_faceless=grow), realdata, [], tmp_path / "d")
+    assert seen == [False, True]
 
 
 def test_negative_workers_is_one_line_error_before_anything_runs(tmp_path, capsys):
