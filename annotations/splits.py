@@ -17,13 +17,14 @@ import contextlib
 import os
 import random
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
-from dftag.annotations.dataset import CLASS_NAMES, SPLITS, load_dataset, new_coco, save_coco
+from dftag.annotations.dataset import CLASS_NAMES, SPLITS, Dataset, load_dataset, new_coco, save_coco
 from dftag.core.atomic import atomic_path
 from dftag.core.errors import DftagError
 
@@ -165,8 +166,15 @@ def write_splits(dataset: str | os.PathLike[str], val: float, test: float, seed:
     new ``train.json`` beside an old ``test.json``."""
     loaded = load_dataset(dataset)
     result = split_dataset(loaded.coco, val, test, seed)
+    return result, write_split_files(loaded, result.image_ids)
+
+
+def write_split_files(dataset: Dataset, image_ids: Mapping[str, Sequence[int]]) -> Path:
+    """Write ``train.json``, ``val.json`` and ``test.json`` beside the ``annotations.json`` of ``dataset``
+    (loaded without a split), each a full canonical COCO file of the ``image_ids`` of that split; all three go
+    to temporaries first and are renamed together at the end. Returns the folder."""
     with contextlib.ExitStack() as renames:
         for split in SPLITS:
-            tmp = renames.enter_context(atomic_path(loaded.root / f"{split}.json"))
-            save_coco(subset_coco(loaded.coco, result.image_ids[split], split), tmp)
-    return result, loaded.root
+            tmp = renames.enter_context(atomic_path(dataset.root / f"{split}.json"))
+            save_coco(subset_coco(dataset.coco, list(image_ids.get(split, ())), split), tmp)
+    return dataset.root

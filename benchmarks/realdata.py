@@ -65,7 +65,7 @@ import numpy as np
 from dftag.annotations.autolabel import FaceFinder, autolabel_pairs
 from dftag.annotations.dataset import CLASS_NAMES, SPLITS, load_dataset, save_coco
 from dftag.annotations.pair_list import Pair, read_pairs
-from dftag.annotations.splits import write_splits
+from dftag.annotations.splits import image_group, write_split_files, write_splits
 from dftag.annotations.video import ffmpeg_exe
 from dftag.core.atomic import atomic_dir, atomic_path, write_json, write_text
 from dftag.core.errors import DftagError
@@ -141,6 +141,7 @@ class BenchConfig:
     fakes: tuple[str, ...] = ("both",)  # the first is the default model; ("both", "pairs", "sbi") compares them
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     grow_faceless: bool = False  # autolabel boxes changed regions on no MTCNN face too (before stop 18)
+    split_from: str | None = None  # an earlier run's summary.json whose identity split to reuse
     score_frames: int = 16
     score_reference_only: bool = True  # score decodes reference frames only (ScoreSettings.reference_only)
     robustness: bool = True
@@ -321,6 +322,26 @@ def no_face_found(results: Mapping[str, dict[str, Any]]) -> int:
 def split_groups(dataset: Path) -> dict[str, list[str]]:
     """The identity groups of each split of ``dataset``."""
     return {s: sorted({str(img["group"]) for img in load_dataset(dataset, s).images}) for s in SPLITS}
+
+
+def earlier_split(summary: Path) -> dict[str, str]:
+    """The split of each identity group in an earlier run (``summary``: its ``summary.json``)."""
+    named = read_json(summary)
+    try:
+        return {str(group): split for split in SPLITS for group in named["groups"][split]}
+    except (KeyError, TypeError) as err:
+        raise DftagError(f"not a benchmark summary with the groups of each split (missing {err})", summary) from None
+
+
+def reuse_split(dataset: Path, split_of: Mapping[str, str]) -> str:
+    """Split ``dataset`` by an earlier run's identity groups (:func:`earlier_split`), so that two runs on
+    differently labelled datasets are scored on the same videos; a group that run did not have goes to test
+    (held out: in neither train nor val, so its videos are scored as held out anyway). Returns the images per
+    split, as a line."""
+    loaded = load_dataset(dataset)
+    ids = {s: [img["id"] for img in loaded.images if split_of.get(image_group(img), "test") == s] for s in SPLITS}
+    write_split_files(loaded, ids)
+    return "split of an earlier run: " + ", ".join(f"{s} {len(ids[s])} images" for s in SPLITS)
 
 
 def split_counts(dataset: Path, split: str) -> dict[str, int]:
@@ -616,6 +637,7 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: 
     """The identity-split benchmark: the steps of the module docstring, training with ``workers`` data-loading
     processes; returns (and writes to ``out/summary.json``) the results."""
     data = _check_data(config)
+    split_of = None if config.split_from is None else earlier_split(Path(config.split_from))
     _prepare_out(out, config, force)
     started, load_before = time.perf_counter(), os.getloadavg()
     seconds: dict[str, float] = {}
@@ -626,7 +648,10 @@ def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: 
     build_dataset(config, data, pairs, dataset)
     save_coco(regroup_by_identity(load_dataset(dataset).coco, swap_groups(pairs)), dataset / "annotations.json")
     _step("split")
-    print(write_splits(dataset, VAL_FRACTION, TEST_FRACTION, config.seed)[0].table())
+    if split_of is None:
+        print(write_splits(dataset, VAL_FRACTION, TEST_FRACTION, config.seed)[0].table())
+    else:
+        print(reuse_split(dataset, split_of))
     groups = split_groups(dataset)
     seconds["dataset"] = time.perf_counter() - tic
 
@@ -815,6 +840,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grow-faceless", action="store_true",
                    help="autolabel also boxes changed regions on no MTCNN face, grown by face proportions (as "
                         "before stop 18)")
+    p.add_argument("--split-from", metavar="SUMMARY",
+                   help="reuse the identity split of an earlier run (its summary.json) instead of splitting anew")
     p.add_argument("--frames", type=int, default=defaults.score_frames,
                    help=f"frames scored per video ({defaults.score_frames})")
     p.add_argument("--exact-frames", dest="reference_only", action="store_false",
@@ -839,6 +866,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     """The run's :class:`BenchConfig` from the parsed flags."""
     return BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
                        grow_faceless=args.grow_faceless,
+                       split_from=str(Path(args.split_from).resolve()) if args.split_from else None,
                        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                        classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
                        lower_face=args.lower_face, crop_augment=args.crop_augment, fakes=tuple(args.fakes),

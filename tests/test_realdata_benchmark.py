@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dftag.annotations.dataset import SPLITS, new_coco
+from dftag.annotations.dataset import SPLITS, new_coco, save_coco
 from dftag.annotations.pair_list import read_pairs
 from dftag.annotations.splits import image_group, split_dataset
 from dftag.core.errors import DftagError, Warnings
@@ -473,6 +473,27 @@ def test_autolabel_step_gets_the_faceless_setting_of_the_run(realdata, tmp_path,
     for grow in (False, True):
         bench.build_dataset(bench.BenchConfig(data=str(realdata), grow_faceless=grow), realdata, [], tmp_path / "d")
     assert seen == [False, True]
+
+
+def test_an_earlier_split_is_reused_by_identity_group_and_new_groups_are_held_out(tmp_path):
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8, "video": f"{g}.mp4", "frame_index": 0,
+               "timestamp": 0.0, "group": g} for i, g in enumerate(["a", "a", "b", "c", "new"], start=1)]
+    anns = [{"id": i, "image_id": i, "category_id": 1, "bbox": [1, 1, 4, 4], "area": 16, "iscrowd": 0}
+            for i in range(1, 6)]
+    save_coco(new_coco(images, anns), root / "annotations.json")
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"groups": {"train": ["a"], "val": ["b"], "test": ["c", "gone"]}}))
+    line = bench.reuse_split(root, bench.earlier_split(summary))
+    assert line.endswith("train 2 images, val 1 images, test 2 images")
+    assert bench.split_groups(root) == {"train": ["a"], "val": ["b"], "test": ["c", "new"]}
+    assert [a["image_id"] for a in json.loads((root / "test.json").read_text())["annotations"]] == [4, 5]
+    summary.write_text(json.dumps({"groups": {"train": ["a"]}}))
+    with pytest.raises(DftagError, match="summary.json: not a benchmark summary .*missing 'val'"):
+        bench.earlier_split(summary)
+    with pytest.raises(DftagError, match="file not found"):
+        bench.earlier_split(tmp_path / "none.json")
 
 
 def test_negative_workers_is_one_line_error_before_anything_runs(tmp_path, capsys):
