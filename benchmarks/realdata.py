@@ -70,6 +70,7 @@ from dftag.annotations.video import ffmpeg_exe
 from dftag.core.atomic import atomic_dir, atomic_path, write_json, write_text
 from dftag.core.errors import DftagError
 from dftag.core.io import read_json
+from dftag.core.outputs import check_outputs, into
 from dftag.core.thresholds import FAKE_DECISION_THRESHOLD
 from dftag.detector.checkpoint import save_calibrated
 from dftag.detector.device import resolve_device
@@ -636,7 +637,7 @@ def video_sets(data: Path, pairs: Sequence[Pair], groups: Mapping[str, Sequence[
 def run_benchmark(config: BenchConfig, out: Path, force: bool = False, workers: int = WORKERS) -> dict[str, Any]:
     """The identity-split benchmark: the steps of the module docstring, training with ``workers`` data-loading
     processes; returns (and writes to ``out/summary.json``) the results."""
-    data = _check_data(config)
+    data = _check_data(config, out)
     split_of = None if config.split_from is None else earlier_split(Path(config.split_from))
     _prepare_out(out, config, force)
     started, load_before = time.perf_counter(), os.getloadavg()
@@ -748,7 +749,7 @@ def run_leave_one_source_out(config: BenchConfig, out: Path, force: bool = False
     unknown = sorted(set(families_to_run) - set(FAMILIES))
     if unknown:
         raise DftagError(f"unknown source families {unknown} (known: {', '.join(FAMILIES)})", out)
-    data = _check_data(config)
+    data = _check_data(config, out)
     _prepare_out(out, config, force)
     started = time.perf_counter()
     dataset = out / "dataset"
@@ -805,11 +806,14 @@ def loso_summary(config: BenchConfig, families: Mapping[str, dict[str, Any]], se
             "mean_log_loss": float(np.mean([row["log_loss"] for row in families.values()]))}
 
 
-def _check_data(config: BenchConfig) -> Path:
+def _check_data(config: BenchConfig, out: Path) -> Path:
+    """The realdata folder, after checking that it holds the lists and that ``out`` overlaps none of the run's
+    inputs (the data, the ``split_from`` summary): ``--force`` empties ``out``."""
     data = Path(config.data)
     for name in ("pairs.csv", "manifest.csv"):
         if not (data / name).is_file():
             raise DftagError(f"not a realdata folder: {name} not found", data)
+    check_outputs([into(out)], [data, config.split_from])
     return data
 
 
@@ -859,19 +863,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.workers < 0:
         p.error(f"--workers cannot be negative, got {args.workers}")
+    if args.split_from and args.mode != MODES[0]:
+        p.error("--split-from is for the identity split; leave-one-source-out splits by family")
     return args
 
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:
     """The run's :class:`BenchConfig` from the parsed flags."""
     return BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
-                       grow_faceless=args.grow_faceless,
-                       split_from=str(Path(args.split_from).resolve()) if args.split_from else None,
                        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                        classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
                        lower_face=args.lower_face, crop_augment=args.crop_augment, fakes=tuple(args.fakes),
-                       score_frames=args.frames,
-                       score_reference_only=args.reference_only, robustness=args.robustness)
+                       grow_faceless=args.grow_faceless,
+                       split_from=str(Path(args.split_from).resolve()) if args.split_from else None,
+                       score_frames=args.frames, score_reference_only=args.reference_only,
+                       robustness=args.robustness)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -496,6 +496,28 @@ def test_an_earlier_split_is_reused_by_identity_group_and_new_groups_are_held_ou
         bench.earlier_split(tmp_path / "none.json")
 
 
+def test_a_split_summary_inside_the_output_folder_is_refused_before_anything_is_touched(tmp_path):
+    realdata = tmp_path / "data"
+    realdata.mkdir()
+    (realdata / "pairs.csv").write_text(PAIRS)
+    (realdata / "manifest.csv").write_text(MANIFEST)
+    out = tmp_path / "out"
+    out.mkdir()
+    summary = out / "summary.json"
+    summary.write_text(json.dumps({"groups": {"train": [], "val": [], "test": []}}))
+    config = bench.BenchConfig(data=str(realdata), split_from=str(summary))
+    with pytest.raises(DftagError, match="contains the input"):
+        bench.run_benchmark(config, out, force=True)
+    assert summary.is_file() and sorted(p.name for p in out.iterdir()) == ["summary.json"]
+
+
+def test_split_from_is_refused_for_leave_one_source_out(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--data", str(tmp_path), "--out", "o", "--mode", "loso", "--split-from", "s.json"])
+    assert exit_info.value.code != 0
+    assert "--split-from is for the identity split" in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_negative_workers_is_one_line_error_before_anything_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "-1"])
