@@ -139,6 +139,7 @@ class BenchConfig:
     crop_size: int = 224
     lower_face: float = ClassifierConfig().lower_face  # share of self-blends over the lower face only
     crop_augment: str = ClassifierConfig().crop_augment  # augmentation of the crop pairs (CROP_AUGMENTS)
+    sam_rho: float = ClassifierConfig().sam_rho  # classifier trained sharpness-aware at this radius (0: AdamW)
     fakes: tuple[str, ...] = ("both",)  # the first is the default model; ("both", "pairs", "sbi") compares them
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     grow_faceless: bool = False  # autolabel boxes changed regions on no MTCNN face too (before stop 18)
@@ -389,7 +390,7 @@ def format_table(summary: dict[str, Any]) -> str:
     lines = [f"dftag real-data benchmark, {summary['date']}: SSD {ARCH} {cfg['epochs']} epochs at "
              f"{cfg['image_size']} px, crop classifier {cfg['classifier_epochs']} epochs at {cfg['crop_size']} "
              f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}, augment "
-             f"{cfg.get('crop_augment', 'jitter')}), 1 frame in {cfg['every']}, "
+             f"{cfg.get('crop_augment', 'jitter')}, SAM rho {cfg.get('sam_rho', 0):g}), 1 frame in {cfg['every']}, "
              f"seed {cfg['seed']}, {summary['seconds']:.0f} s",
              f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} "
              f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
@@ -503,7 +504,7 @@ def train_models(config: BenchConfig, dataset: Path, run_dir: Path, workers: int
         _step(f"train the crop classifier on {fakes}")
         stage_config = ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
                                         fake_source=fakes, lower_face=config.lower_face,
-                                        crop_augment=config.crop_augment)
+                                        crop_augment=config.crop_augment, sam_rho=config.sam_rho)
         stage = ClassifierTrainer(stage_config, str(dataset), stage_dir, seed=config.seed, workers=workers,
                                   device=resolve_device("auto"))
         stage.resume()
@@ -837,6 +838,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"share of self-blended fakes over the lower face only ({defaults.lower_face:.3g})")
     p.add_argument("--crop-augment", choices=CROP_AUGMENTS, default=defaults.crop_augment,
                    help=f"augmentation of the crop pairs ({defaults.crop_augment}; dfdc: the DFDC winner's)")
+    p.add_argument("--sam-rho", type=float, default=defaults.sam_rho,
+                   help=f"classifier trained with sharpness-aware minimisation of this radius ({defaults.sam_rho:g}: "
+                        "AdamW alone)")
     p.add_argument("--fakes", nargs="+", choices=FAKE_SOURCES, default=list(defaults.fakes),
                    help=f"classifier fake sources, one model each; the first is the default ({' '.join(defaults.fakes)})")
     p.add_argument("--every", type=int, default=defaults.every,
@@ -873,7 +877,8 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(data=str(Path(args.data).resolve()), mode=args.mode, every=args.every, seed=args.seed,
                        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                        classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
-                       lower_face=args.lower_face, crop_augment=args.crop_augment, fakes=tuple(args.fakes),
+                       lower_face=args.lower_face, crop_augment=args.crop_augment, sam_rho=args.sam_rho,
+                       fakes=tuple(args.fakes),
                        grow_faceless=args.grow_faceless,
                        split_from=str(Path(args.split_from).resolve()) if args.split_from else None,
                        score_frames=args.frames, score_reference_only=args.reference_only,

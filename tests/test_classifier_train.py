@@ -7,6 +7,7 @@ import csv
 
 import pytest
 import torch
+from pytorch_optimizer import SAM
 
 from dftag.detector.checkpoint import save_checkpoint
 from dftag.detector.inference import Detector
@@ -100,3 +101,19 @@ def test_crop_augmentation_reaches_the_training_crops(face_dataset, ssd_run):
     trainer = stage(data, ssd_run, ClassifierConfig(crop_size=32, crop_augment="dfdc"))
     assert trainer.crops.augment == "dfdc" and trainer.crops.transform is not None
     assert stage(data, ssd_run).crops.transform is None  # off by default: jitter, flip and JPEG only
+
+
+def test_sharpness_aware_training_is_its_own_optimizer(face_dataset, ssd_run, tmp_path):
+    data = face_dataset(n_train=2, n_val=1)
+    plain_run = tmp_path / "plain"
+    plain_run.mkdir()
+    for name in (BEST_FILE, LAST_FILE):
+        (plain_run / name).write_bytes((ssd_run / name).read_bytes())
+    sam = stage(data, ssd_run, ClassifierConfig(crop_size=32, epochs=1, batch_size=2, sam_rho=0.05))
+    plain = stage(data, plain_run, ClassifierConfig(crop_size=32, epochs=1, batch_size=2))
+    assert isinstance(sam.optimizer, SAM) and not isinstance(plain.optimizer, SAM)
+    sam.run()
+    plain.run()
+    a = torch.load(ssd_run / LAST_FILE, weights_only=True)["classifier"]["model"]
+    b = torch.load(plain_run / LAST_FILE, weights_only=True)["classifier"]["model"]
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())

@@ -428,13 +428,16 @@ def test_flags_make_the_config_and_its_defaults_are_the_library_defaults(tmp_pat
     assert config.score_reference_only and config.lower_face == 0.0 and config.score_frames == DEFAULT_FRAMES
     changed = bench.bench_config(bench.parse_args(["--data", str(tmp_path), "--out", "o", "--exact-frames",
                                                    "--lower-face", "0.5", "--frames", "8",
-                                                   "--crop-augment", "dfdc", "--grow-faceless"]))
+                                                   "--crop-augment", "dfdc", "--grow-faceless",
+                                                   "--sam-rho", "0.05"]))
     assert (changed.score_reference_only, changed.lower_face, changed.score_frames) == (False, 0.5, 8)
     assert changed.crop_augment == "dfdc" and config.crop_augment == "jitter"
     assert changed.grow_faceless and not config.grow_faceless
+    assert changed.sam_rho == 0.05 and config.sam_rho == 0.0
 
 
-def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp_path, monkeypatch):
+def test_workers_and_classifier_settings_reach_every_training_stage_workers_not_a_setting_of_the_run(
+        tmp_path, monkeypatch):
     args = bench.parse_args(["--data", str(tmp_path), "--out", "o", "--workers", "12"])
     assert args.workers == 12 and bench.parse_args(["--data", "d", "--out", "o"]).workers == 2
     assert bench.bench_config(args) == bench.BenchConfig(data=str(tmp_path.resolve()))  # same run, same reuse
@@ -443,7 +446,7 @@ def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp
 
     class Stage:
         def __init__(self, config, data, run_dir, *, seed, workers, device):
-            seen.append((config.fake_source, workers))
+            seen.append((config.fake_source, workers, config.sam_rho, config.crop_augment, config.lower_face))
 
         def resume(self):
             pass
@@ -453,9 +456,9 @@ def test_workers_reach_every_training_stage_and_are_not_a_setting_of_the_run(tmp
 
     monkeypatch.setattr(bench, "ClassifierTrainer", Stage)
     monkeypatch.setattr(bench.shutil, "copyfile", lambda src, dst: None)
-    models = bench.train_models(bench.BenchConfig(data="d", fakes=("both", "sbi")), tmp_path / "ds",
-                                tmp_path / "run", workers=12)
-    assert seen == [("ssd", 12), ("both", 12), ("sbi", 12)]
+    config = bench.BenchConfig(data="d", fakes=("both", "sbi"), sam_rho=0.05, crop_augment="dfdc", lower_face=0.25)
+    models = bench.train_models(config, tmp_path / "ds", tmp_path / "run", workers=12)
+    assert seen == [("ssd", 12), ("both", 12, 0.05, "dfdc", 0.25), ("sbi", 12, 0.05, "dfdc", 0.25)]
     assert list(models) == ["single-stage", "two-stage both", "two-stage sbi"]
 
 

@@ -53,7 +53,7 @@ def cli(*args: str) -> subprocess.Popen:
 def test_killed_run_resumes_to_the_same_weights(face_dataset, dftag, tmp_path):
     data = face_dataset(n_train=7, n_val=3)  # 7 images in batches of 2: the epoch ends with a batch of 3
     common = ["train", "--data", data, "--epochs", "2", *TINY, "--self-blend", "0.5", "--balanced",
-              "--lower-face", "0.5", "--crop-augment", "dfdc"]
+              "--lower-face", "0.5", "--crop-augment", "dfdc", "--sam-rho", "0.05"]
     code, out, err = dftag(*common, "--out", tmp_path / "straight")
     assert code == 0, err
     assert "best val mAP" in out
@@ -80,7 +80,7 @@ def test_killed_run_resumes_to_the_same_weights(face_dataset, dftag, tmp_path):
     assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "last.pt", "best.pt",
                                                "classifier_metrics.csv", "classifier_last.pt"}
     classifier = json.loads((run / "config.json").read_text())["classifier"]
-    assert classifier["lower_face"] == 0.5 and classifier["crop_augment"] == "dfdc"
+    assert classifier["lower_face"] == 0.5 and classifier["crop_augment"] == "dfdc" and classifier["sam_rho"] == 0.05
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["arch"] == "ssdlite-mnv2" and best["image_size"] == 64
 

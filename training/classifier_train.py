@@ -1,10 +1,10 @@
 """The second training stage of a two-stage model: the crop classifier, after the SSD.
 
 It trains :class:`dftag.detector.classifier.FaceClassifier` on balanced, paired (real, fake) crops of the
-train split (:mod:`dftag.training.crops`) with a binary cross-entropy on the fake logit, AdamW, a linear
-warm-up then cosine decay, gradient clipping, and validates after every epoch on the crops of every face of the
-val split, each cut with its own box (what the first stage hands over at inference): face-level ROC AUC and log
-loss. The epoch with the highest validation AUC (ties: lower log loss; without both classes in val: the
+train split (:mod:`dftag.training.crops`) with a binary cross-entropy on the fake logit, AdamW (sharpness-aware
+with ``sam_rho`` > 0), a linear warm-up then cosine decay, gradient clipping, and validates after every epoch
+on the crops of every face of the val split, each cut with its own box (what the first stage hands over at
+inference): face-level ROC AUC and log loss. The epoch with the highest validation AUC (ties: lower log loss; without both classes in val: the
 last epoch) is the best one.
 
 Files it adds to the run folder ``RUN/``:
@@ -40,7 +40,14 @@ from dftag.detector.checkpoint import load_checkpoint, with_classifier, write_ch
 from dftag.detector.classifier import FaceClassifier
 from dftag.detector.torch_file import read_torch_file
 from dftag.eval.video_metrics import log_loss, roc_auc
-from dftag.training.config import ClassifierConfig, build_optimizer, optimizer_step, parameter_groups, warmup_cosine
+from dftag.training.config import (
+    ClassifierConfig,
+    build_optimizer,
+    optimizer_step,
+    parameter_groups,
+    sharpness_aware_step,
+    warmup_cosine,
+)
 from dftag.training.crops import CropDataset, ValidationCrops, build_units, collate_units
 from dftag.training.data import sample_seed
 from dftag.training.run_folder import (
@@ -104,7 +111,8 @@ class ClassifierTrainer:
         self.val_crops = ValidationCrops(self.val_set, config.spec())
         torch.manual_seed(seed)  # the stage's initialisation and dropout depend on the seed only, not on the SSD stage
         self.model = FaceClassifier(config.spec(), pretrained_backbone=pretrained).to(device)
-        self.optimizer = build_optimizer(parameter_groups(self.model, config.weight_decay), "adamw", config.lr)
+        self.optimizer = build_optimizer(parameter_groups(self.model, config.weight_decay), "adamw", config.lr,
+                                         sam_rho=config.sam_rho)
         self.steps_per_epoch = math.ceil(len(self.units) / config.batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
@@ -163,9 +171,18 @@ class ClassifierTrainer:
                    file=sys.stderr, leave=False)
         for crops, labels in bar:
             lr = self.optimizer.param_groups[0]["lr"]
-            logits = self.model(crops.to(self.device))
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.to(self.device))
-            if not optimizer_step(loss, self.model, self.optimizer, self.scheduler, self.config.grad_clip):
+            crops, labels = crops.to(self.device), labels.to(self.device)
+
+            def batch_loss() -> torch.Tensor:
+                return torch.nn.functional.binary_cross_entropy_with_logits(self.model(crops), labels)
+
+            loss = batch_loss()
+            if self.config.sam_rho > 0:
+                stepped = sharpness_aware_step(loss, batch_loss, self.model, self.optimizer, self.scheduler,
+                                               self.config.grad_clip)
+            else:
+                stepped = optimizer_step(loss, self.model, self.optimizer, self.scheduler, self.config.grad_clip)
+            if not stepped:
                 raise DftagError(f"classifier training diverged at epoch {self.epoch + 1}, step {steps + 1}: "
                                  f"loss {loss.item():.4g} (try a lower {{parameter}})", self.run_dir,
                                  parameter="lr")

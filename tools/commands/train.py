@@ -121,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="augmentation of the crop pairs: 'jitter' (box jitter, flip, JPEG) or 'dfdc' (also "
                             "the DFDC winner's colour, grey, noise, blur and affine steps; default: "
                             f"{default.crop_augment})")
+    crops.add_argument("--sam-rho", type=nonnegative_float, metavar="R",
+                       help="train the classifier with sharpness-aware minimisation of this radius, as SBI does "
+                            f"(two passes a step; 0: plain AdamW; default: {default.sam_rho:g})")
     p.set_defaults(func=run)
 
 
@@ -171,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 "pretrained": args.pretrained, "self_blend": args.self_blend, "balanced": args.balanced,
                 "augment": augment_config(args)}
     classifier = {"epochs": args.classifier_epochs, "crop_size": args.crop_size, "margin": args.crop_margin,
-                  "fake_source": args.fakes, "lower_face": args.lower_face, "crop_augment": args.crop_augment}
+                  "fake_source": args.fakes, "lower_face": args.lower_face, "crop_augment": args.crop_augment,
+                  "sam_rho": args.sam_rho}
     if args.resume:
         if not (Path(args.out) / CONFIG_FILE).exists():
             raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
