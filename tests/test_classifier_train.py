@@ -37,6 +37,14 @@ def ssd_run(tmp_path):
     return run
 
 
+def copy_of(run, folder):
+    """A second SSD-stage run folder holding the same best.pt and last.pt as ``run``."""
+    folder.mkdir()
+    for name in (BEST_FILE, LAST_FILE):
+        (folder / name).write_bytes((run / name).read_bytes())
+    return folder
+
+
 def stage(data, run, config=CONFIG):
     return ClassifierTrainer(config, str(data), run, seed=3, workers=0, device=torch.device("cpu"),
                              pretrained=False)
@@ -57,10 +65,7 @@ def test_stage_writes_metrics_and_two_stage_checkpoints(face_dataset, ssd_run):
 
 def test_resume_continues_from_the_last_finished_epoch(face_dataset, ssd_run, tmp_path):
     data = face_dataset(n_train=6, n_val=3)
-    straight_run = tmp_path / "straight"
-    straight_run.mkdir()
-    for name in (BEST_FILE, LAST_FILE):
-        (straight_run / name).write_bytes((ssd_run / name).read_bytes())
+    straight_run = copy_of(ssd_run, tmp_path / "straight")
     stage(data, straight_run).run()
     killed = stage(data, ssd_run)
     save = killed.save
@@ -105,10 +110,7 @@ def test_crop_augmentation_reaches_the_training_crops(face_dataset, ssd_run):
 
 def test_sharpness_aware_training_is_its_own_optimizer(face_dataset, ssd_run, tmp_path):
     data = face_dataset(n_train=2, n_val=1)
-    plain_run = tmp_path / "plain"
-    plain_run.mkdir()
-    for name in (BEST_FILE, LAST_FILE):
-        (plain_run / name).write_bytes((ssd_run / name).read_bytes())
+    plain_run = copy_of(ssd_run, tmp_path / "plain")
     sam = stage(data, ssd_run, ClassifierConfig(crop_size=32, epochs=1, batch_size=2, sam_rho=0.05))
     plain = stage(data, plain_run, ClassifierConfig(crop_size=32, epochs=1, batch_size=2))
     assert isinstance(sam.optimizer, SAM) and not isinstance(plain.optimizer, SAM)
