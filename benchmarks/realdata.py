@@ -865,8 +865,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "the run)")
     p.add_argument("--force", action="store_true", help="replace --out if it holds anything")
     args = p.parse_args(argv)
-    if args.workers < 0:
-        p.error(f"--workers cannot be negative, got {args.workers}")
+    for flag in ("workers", "sam_rho"):
+        if getattr(args, flag) < 0:
+            p.error(f"--{flag.replace('_', '-')} cannot be negative, got {getattr(args, flag):g}")
     if args.split_from and args.mode != MODES[0]:
         p.error("--split-from is for the identity split; leave-one-source-out splits by family")
     return args

@@ -521,9 +521,10 @@ def test_split_from_is_refused_for_leave_one_source_out(tmp_path, capsys):
     assert "--split-from is for the identity split" in capsys.readouterr().err.splitlines()[-1]
 
 
-def test_negative_workers_is_one_line_error_before_anything_runs(tmp_path, capsys):
+@pytest.mark.parametrize("flag, value", [("--workers", "-1"), ("--sam-rho", "-0.05")])
+def test_a_negative_count_or_radius_is_one_line_error_before_anything_runs(flag, value, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        bench.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "-1"])
+        bench.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "out"), flag, value])
     assert exit_info.value.code != 0
-    assert "--workers cannot be negative, got -1" in capsys.readouterr().err.splitlines()[-1]
+    assert f"{flag} cannot be negative, got {value}" in capsys.readouterr().err.splitlines()[-1]
     assert not (tmp_path / "out").exists()
