@@ -93,6 +93,9 @@ def test_resume_extends_a_finished_run_and_keeps_its_settings(face_dataset, dfta
     assert code == 1 and "already holds a training run" in err
     code, _, err = dftag(*base, "--epochs", "2", "--resume", "--lr", "0.5")
     assert code == 1 and "--lr cannot change" in err
+    for option, value in (("--sam-rho", "0.05"), ("--classifier-epochs", "3"), ("--fakes", "sbi")):
+        code, _, err = dftag(*base, "--epochs", "2", "--resume", option, value)  # not silently ignored
+        assert code == 1 and f"{option} cannot change" in err and len(err.strip().splitlines()) == 1, err
     assert dftag(*base, "--epochs", "2", "--resume")[0] == 0
     rows = metrics(run)
     assert [r["epoch"] for r in rows] == ["1", "2"]

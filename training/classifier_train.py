@@ -4,8 +4,8 @@ It trains :class:`dftag.detector.classifier.FaceClassifier` on balanced, paired 
 train split (:mod:`dftag.training.crops`) with a binary cross-entropy on the fake logit, AdamW (sharpness-aware
 with ``sam_rho`` > 0), a linear warm-up then cosine decay, gradient clipping, and validates after every epoch
 on the crops of every face of the val split, each cut with its own box (what the first stage hands over at
-inference): face-level ROC AUC and log loss. The epoch with the highest validation AUC (ties: lower log loss; without both classes in val: the
-last epoch) is the best one.
+inference): face-level ROC AUC and log loss. The epoch with the highest validation AUC (ties: lower log loss;
+without both classes in val: the last epoch) is the best one.
 
 Files it adds to the run folder ``RUN/``:
 

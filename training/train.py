@@ -152,11 +152,14 @@ def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     write_text(path, buffer.getvalue())
 
 
-def resume_config(run_dir: Path, overrides: dict[str, Any], model: str | None = None) -> TrainConfig:
+def resume_config(run_dir: Path, overrides: dict[str, Any], model: str | None = None,
+                  classifier: dict[str, Any] | None = None) -> TrainConfig:
     """The saved config of ``run_dir`` with the allowed ``overrides`` (``None`` values are ignored).
 
     The run continues in ``run_dir`` itself, wherever the saved config says it was first written (a copied or
-    moved run folder never writes into the original). ``model``, when given, must be the saved one.
+    moved run folder never writes into the original). ``model``, when given, must be the saved one, and so must
+    the fields of a two-stage run's :class:`ClassifierConfig` given in ``classifier`` (named ``classifier_<field>``
+    in the error; a single-stage run has none to keep).
     """
     saved = read_json(run_dir / CONFIG_FILE)
     try:
@@ -175,6 +178,12 @@ def resume_config(run_dir: Path, overrides: dict[str, Any], model: str | None = 
                              f"(saved {getattr(config, name)!r}, given {value!r})", run_dir / CONFIG_FILE,
                              parameter=name)
         setattr(config, name, value)
+    for name, value in (classifier or {}).items() if config.classifier is not None else ():
+        saved_value = getattr(config.classifier, name)
+        if value is not None and value != saved_value:
+            raise DftagError("a resumed run keeps its saved settings; {parameter} cannot change "
+                             f"(saved {saved_value!r}, given {value!r})", run_dir / CONFIG_FILE,
+                             parameter=f"classifier_{name}")
     return config
 
 

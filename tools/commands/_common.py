@@ -13,7 +13,11 @@ from dftag.core.errors import DftagError
 from dftag.core.thresholds import FACE_SCORE_THRESHOLD
 
 # Library parameters whose flag is not simply --name-with-dashes.
-FLAGS = {"overwrite": "--force"}
+FLAGS = {"overwrite": "--force",
+         # the crop classifier's fields (ClassifierConfig) as the resume check names them
+         **{f"classifier_{field}": option for field, option in (
+             ("crop_size", "--crop-size"), ("margin", "--crop-margin"), ("fake_source", "--fakes"),
+             ("lower_face", "--lower-face"), ("crop_augment", "--crop-augment"), ("sam_rho", "--sam-rho"))}}
 
 
 class Number:

@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if not (Path(args.out) / CONFIG_FILE).exists():
             raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
-        config = resume_config(Path(args.out), settings, model=args.model)
+        config = resume_config(Path(args.out), settings, model=args.model, classifier=classifier)
     else:
         config = TrainConfig.for_model(args.model or DEFAULT_MODEL, out=args.out, classifier=classifier, **settings)
     check_ranges(config)
