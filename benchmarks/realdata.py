@@ -140,6 +140,7 @@ class BenchConfig:
     lower_face: float = ClassifierConfig().lower_face  # share of self-blends over the lower face only
     crop_augment: str = ClassifierConfig().crop_augment  # augmentation of the crop pairs (CROP_AUGMENTS)
     sam_rho: float = ClassifierConfig().sam_rho  # classifier trained sharpness-aware at this radius (0: AdamW)
+    flip_average: bool = ClassifierConfig().flip_average  # classifier averages each crop with its mirror image
     fakes: tuple[str, ...] = ("both",)  # the first is the default model; ("both", "pairs", "sbi") compares them
     max_side: int | None = 1280  # stored frames: sources up to 1280 px keep every pixel, 1080p ones 2/3
     grow_faceless: bool = False  # autolabel boxes changed regions on no MTCNN face too (before stop 18)
@@ -390,7 +391,8 @@ def format_table(summary: dict[str, Any]) -> str:
     lines = [f"dftag real-data benchmark, {summary['date']}: SSD {ARCH} {cfg['epochs']} epochs at "
              f"{cfg['image_size']} px, crop classifier {cfg['classifier_epochs']} epochs at {cfg['crop_size']} "
              f"px (lower-face self-blends {cfg.get('lower_face', 0):.2f}, augment "
-             f"{cfg.get('crop_augment', 'jitter')}, SAM rho {cfg.get('sam_rho', 0):g}), 1 frame in {cfg['every']}, "
+             f"{cfg.get('crop_augment', 'jitter')}, SAM rho {cfg.get('sam_rho', 0):g}, flip average "
+             f"{'on' if cfg.get('flip_average') else 'off'}), 1 frame in {cfg['every']}, "
              f"seed {cfg['seed']}, {summary['seconds']:.0f} s",
              f"boxes: test split, {boxes['images']} images, {boxes['real_boxes']} real + {boxes['fake_boxes']} "
              f"fake boxes, {len(summary['groups']['test'])} identity groups; videos: "
@@ -504,7 +506,8 @@ def train_models(config: BenchConfig, dataset: Path, run_dir: Path, workers: int
         _step(f"train the crop classifier on {fakes}")
         stage_config = ClassifierConfig(epochs=config.classifier_epochs, crop_size=config.crop_size,
                                         fake_source=fakes, lower_face=config.lower_face,
-                                        crop_augment=config.crop_augment, sam_rho=config.sam_rho)
+                                        crop_augment=config.crop_augment, sam_rho=config.sam_rho,
+                                        flip_average=config.flip_average)
         stage = ClassifierTrainer(stage_config, str(dataset), stage_dir, seed=config.seed, workers=workers,
                                   device=resolve_device("auto"))
         stage.resume()
@@ -841,6 +844,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sam-rho", type=float, default=defaults.sam_rho,
                    help=f"classifier trained with sharpness-aware minimisation of this radius ({defaults.sam_rho:g}: "
                         "AdamW alone)")
+    p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=defaults.flip_average,
+                   help="the classifier's fake logit is the mean over each crop and its mirror image, in validation "
+                        f"and scoring ({'on' if defaults.flip_average else 'off'})")
     p.add_argument("--fakes", nargs="+", choices=FAKE_SOURCES, default=list(defaults.fakes),
                    help=f"classifier fake sources, one model each; the first is the default ({' '.join(defaults.fakes)})")
     p.add_argument("--every", type=int, default=defaults.every,
@@ -879,7 +885,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
                        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
                        classifier_epochs=args.classifier_epochs, crop_size=args.crop_size,
                        lower_face=args.lower_face, crop_augment=args.crop_augment, sam_rho=args.sam_rho,
-                       fakes=tuple(args.fakes),
+                       flip_average=args.flip_average, fakes=tuple(args.fakes),
                        grow_faceless=args.grow_faceless,
                        split_from=str(Path(args.split_from).resolve()) if args.split_from else None,
                        score_frames=args.frames, score_reference_only=args.reference_only,

@@ -10,8 +10,9 @@ metadata.
 
 A two-stage checkpoint also exports its crop classifier (:class:`dftag.detector.classifier.FaceClassifier`) to
 a second file beside the first, ``OUT`` with the suffix ``.classifier.onnx`` (:func:`classifier_path`): input
-``crops`` uint8 ``(N, S, S, 3)``, output ``fake_logit (N,)``; the first file's metadata names it and records the
-crop size and margin, and :class:`OnnxDetector` opens both. Cropping happens outside the graphs, in the torch
+``crops`` uint8 ``(N, S, S, 3)``, output ``fake_logit (N,)`` (with the test-time flip inside the graph when the
+classifier has it); the first file's metadata names it and records the crop size, margin and ``flip_average``,
+and :class:`OnnxDetector` opens both. Cropping happens outside the graphs, in the torch
 backend's code.
 """
 
@@ -76,7 +77,8 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike) -> dict[s
     if classifier is not None:
         spec = classifier.spec
         metadata |= {"classifier": classifier_path(out).name, "classifier_arch": spec.arch,
-                     "crop_size": str(spec.crop_size), "margin": repr(float(spec.margin))}
+                     "crop_size": str(spec.crop_size), "margin": repr(float(spec.margin)),
+                     "flip_average": str(spec.flip_average).lower()}
         crops = torch.zeros((2, spec.crop_size, spec.crop_size, 3), dtype=torch.uint8)
         _export(classifier, crops, CLASSIFIER_INPUT, [CLASSIFIER_OUTPUT], {"model_id": metadata["model_id"]},
                 classifier_path(out))
@@ -122,7 +124,7 @@ class OnnxDetector(Detector):
         if "classifier" in meta:
             classifier_session = open_session(path.with_name(meta["classifier"]))
             spec = ClassifierSpec(arch=meta["classifier_arch"], crop_size=int(meta["crop_size"]),
-                                  margin=float(meta["margin"]))
+                                  margin=float(meta["margin"]), flip_average=meta.get("flip_average") == "true")
         try:
             calibration = json.loads(meta["calibration"])
         except ValueError:

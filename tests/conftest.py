@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # One torch (OpenMP) thread per test process: `make test` runs 2 pytest workers, and oversubscribed OpenMP
@@ -126,3 +127,35 @@ def tiny_two_stage_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
     write_checkpoint(path, with_classifier(load_checkpoint(tiny_checkpoint), classifier.spec,
                                            classifier.state_dict()))
     return path
+
+
+def with_batch_statistics(model):
+    """A :class:`~dftag.detector.classifier.FaceClassifier` with its batch-norm running statistics set from
+    random 64 px crops, in eval mode: a randomly initialised MobileNetV2 in eval mode outputs logits near 1e-8,
+    too small to tell one crop from another."""
+    import torch
+
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = None  # a cumulative average: one batch sets the statistics
+    crops = np.random.default_rng(1).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    with torch.no_grad():
+        model.train()(torch.from_numpy(crops))
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_flip_checkpoints(tiny_two_stage_checkpoint, tmp_path_factory) -> dict[bool, Path]:
+    """Two-stage checkpoints with one classifier whose logits differ between crops
+    (:func:`with_batch_statistics`), without and with ``flip_average``, by that setting."""
+    from dftag.detector.checkpoint import classifier_from_checkpoint, load_checkpoint, with_classifier, write_checkpoint
+    from dftag.detector.classifier import ClassifierSpec
+
+    ckpt = load_checkpoint(tiny_two_stage_checkpoint)
+    state = with_batch_statistics(classifier_from_checkpoint(ckpt)).state_dict()
+    folder = tmp_path_factory.mktemp("flip")
+    paths = {flip: folder / f"flip-{str(flip).lower()}.pt" for flip in (False, True)}
+    for flip, path in paths.items():
+        write_checkpoint(path, with_classifier(ckpt, ClassifierSpec(crop_size=64, margin=0.3, flip_average=flip),
+                                               state))
+    return paths

@@ -136,6 +136,21 @@ def test_two_stage_export_writes_both_graphs_and_matches_torch(exported):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
 
 
+def test_a_flip_averaging_classifier_exports_the_flip_inside_its_graph(tiny_flip_checkpoints, tmp_path):
+    from dftag.detector.export import export_onnx
+
+    for flip, checkpoint in tiny_flip_checkpoints.items():
+        out = tmp_path / f"{flip}.onnx"
+        assert export_onnx(checkpoint, out)["flip_average"] == str(flip).lower()
+        torch_det, onnx_det = Detector.load(checkpoint), OnnxDetector.load(out)
+        assert onnx_det.classifier_spec == torch_det.classifier_spec
+        crops = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+        logits, mirror = onnx_det.classify(crops), onnx_det.classify(crops[:, :, ::-1].copy())
+        np.testing.assert_allclose(logits, torch_det.classify(crops), atol=1e-4)
+        # a flip-averaging graph gives a crop and its mirror one logit; the plain one tells them apart
+        assert (np.abs(mirror - logits).max() < 1e-4) == flip
+
+
 def test_two_stage_export_without_its_classifier_file_is_a_clear_error(exported, tmp_path):
     from dftag.core.errors import DftagError
 

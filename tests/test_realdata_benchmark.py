@@ -429,11 +429,12 @@ def test_flags_make_the_config_and_its_defaults_are_the_library_defaults(tmp_pat
     changed = bench.bench_config(bench.parse_args(["--data", str(tmp_path), "--out", "o", "--exact-frames",
                                                    "--lower-face", "0.5", "--frames", "8",
                                                    "--crop-augment", "dfdc", "--grow-faceless",
-                                                   "--sam-rho", "0.05"]))
+                                                   "--sam-rho", "0.05", "--flip-average"]))
     assert (changed.score_reference_only, changed.lower_face, changed.score_frames) == (False, 0.5, 8)
     assert changed.crop_augment == "dfdc" and config.crop_augment == "jitter"
     assert changed.grow_faceless and not config.grow_faceless
     assert changed.sam_rho == 0.05 and config.sam_rho == 0.0
+    assert changed.flip_average != config.flip_average
 
 
 def test_workers_and_classifier_settings_reach_every_training_stage_workers_not_a_setting_of_the_run(
@@ -446,7 +447,8 @@ def test_workers_and_classifier_settings_reach_every_training_stage_workers_not_
 
     class Stage:
         def __init__(self, config, data, run_dir, *, seed, workers, device):
-            seen.append((config.fake_source, workers, config.sam_rho, config.crop_augment, config.lower_face))
+            seen.append((config.fake_source, workers, config.sam_rho, config.crop_augment, config.lower_face,
+                         config.spec().flip_average))
 
         def resume(self):
             pass
@@ -456,9 +458,10 @@ def test_workers_and_classifier_settings_reach_every_training_stage_workers_not_
 
     monkeypatch.setattr(bench, "ClassifierTrainer", Stage)
     monkeypatch.setattr(bench.shutil, "copyfile", lambda src, dst: None)
-    config = bench.BenchConfig(data="d", fakes=("both", "sbi"), sam_rho=0.05, crop_augment="dfdc", lower_face=0.25)
+    config = bench.BenchConfig(data="d", fakes=("both", "sbi"), sam_rho=0.05, crop_augment="dfdc", lower_face=0.25,
+                               flip_average=True)
     models = bench.train_models(config, tmp_path / "ds", tmp_path / "run", workers=12)
-    assert seen == [("ssd", 12), ("both", 12, 0.05, "dfdc", 0.25), ("sbi", 12, 0.05, "dfdc", 0.25)]
+    assert seen == [("ssd", 12), ("both", 12, 0.05, "dfdc", 0.25, True), ("sbi", 12, 0.05, "dfdc", 0.25, True)]
     assert list(models) == ["single-stage", "two-stage both", "two-stage sbi"]
 
 

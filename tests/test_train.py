@@ -53,7 +53,7 @@ def cli(*args: str) -> subprocess.Popen:
 def test_killed_run_resumes_to_the_same_weights(face_dataset, dftag, tmp_path):
     data = face_dataset(n_train=7, n_val=3)  # 7 images in batches of 2: the epoch ends with a batch of 3
     common = ["train", "--data", data, "--epochs", "2", *TINY, "--self-blend", "0.5", "--balanced",
-              "--lower-face", "0.5", "--crop-augment", "dfdc", "--sam-rho", "0.05"]
+              "--lower-face", "0.5", "--crop-augment", "dfdc", "--sam-rho", "0.05", "--flip-average"]
     code, out, err = dftag(*common, "--out", tmp_path / "straight")
     assert code == 0, err
     assert "best val mAP" in out
@@ -82,6 +82,7 @@ def test_killed_run_resumes_to_the_same_weights(face_dataset, dftag, tmp_path):
     classifier = json.loads((run / "config.json").read_text())["classifier"]
     assert classifier["lower_face"] == 0.5 and classifier["crop_augment"] == "dfdc" and classifier["sam_rho"] == 0.05
     best = torch.load(run / "best.pt", weights_only=True)
+    assert classifier["flip_average"] and best["classifier"]["flip_average"]
     assert best["arch"] == "ssdlite-mnv2" and best["image_size"] == 64
 
 
@@ -93,8 +94,10 @@ def test_resume_extends_a_finished_run_and_keeps_its_settings(face_dataset, dfta
     assert code == 1 and "already holds a training run" in err
     code, _, err = dftag(*base, "--epochs", "2", "--resume", "--lr", "0.5")
     assert code == 1 and "--lr cannot change" in err
-    for option, value in (("--sam-rho", "0.05"), ("--classifier-epochs", "3"), ("--fakes", "sbi")):
-        code, _, err = dftag(*base, "--epochs", "2", "--resume", option, value)  # not silently ignored
+    for option, value in (("--sam-rho", "0.05"), ("--classifier-epochs", "3"), ("--fakes", "sbi"),
+                          ("--flip-average", None)):
+        given = (option,) if value is None else (option, value)
+        code, _, err = dftag(*base, "--epochs", "2", "--resume", *given)  # not silently ignored
         assert code == 1 and f"{option} cannot change" in err and len(err.strip().splitlines()) == 1, err
     assert dftag(*base, "--epochs", "2", "--resume")[0] == 0
     rows = metrics(run)

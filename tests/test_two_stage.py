@@ -15,6 +15,7 @@ from dftag.detector.checkpoint import FORMAT, load_checkpoint, save_calibrated
 from dftag.detector.classifier import ClassifierSpec, FaceClassifier
 from dftag.detector.face_crop import crop_faces
 from dftag.detector.inference import Detector
+from tests.conftest import with_batch_statistics
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,8 @@ def test_bad_classifier_entries_are_clear_errors(tiny_checkpoint, tmp_path):
     for entry, message in [({"arch": "resnet", "crop_size": 64, "margin": 0.3, "model": {}}, "unknown classifier"),
                            ({"arch": "crop-mnv2", "crop_size": 8, "margin": 0.3, "model": {}}, "crop_size"),
                            ({"arch": "crop-mnv2", "crop_size": 64, "margin": 0.3}, "lacks its weights"),
+                           ({"arch": "crop-mnv2", "crop_size": 64, "margin": 0.3, "flip_average": "yes",
+                             "model": {}}, "flip_average must be true or false"),
                            ({"arch": "crop-mnv2", "crop_size": 64, "margin": 0.3,
                              "model": {"x": torch.zeros(1)}}, "do not fit")]:
         path = tmp_path / "bad.pt"
@@ -104,6 +107,44 @@ def test_classifier_output_is_one_logit_per_crop():
     with torch.inference_mode():
         out = model(torch.zeros((3, 64, 64, 3), dtype=torch.uint8))
     assert out.shape == (3,) and out.dtype == torch.float32
+
+
+def test_flip_average_is_the_mean_over_each_crop_and_its_mirror_in_eval_mode_only():
+    torch.manual_seed(0)
+    plain = with_batch_statistics(FaceClassifier(ClassifierSpec(crop_size=64), pretrained_backbone=False))
+    flip = FaceClassifier(ClassifierSpec(crop_size=64, flip_average=True), pretrained_backbone=False)
+    flip.load_state_dict(plain.state_dict())
+    flip.eval()
+    crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    mirrored = crops.flip(2)  # (N, H, W, 3): the width axis
+    with torch.inference_mode():
+        alone, mirror, averaged = plain(crops), plain(mirrored), flip(crops)
+        torch.testing.assert_close(averaged, (alone + mirror) / 2, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(flip(mirrored), averaged, atol=1e-5, rtol=1e-5)  # a crop and its mirror agree
+        assert (alone - mirror).abs().max() > 1e-2  # ... which the plain classifier does not: the test can fail
+    plain.train(), flip.train()  # training sees each crop alone
+    for model in (plain, flip):
+        torch.manual_seed(1)  # the same dropout
+        model.zero_grad()
+        model(crops).sum().backward()
+    torch.testing.assert_close(flip.head[1].weight.grad, plain.head[1].weight.grad)
+
+
+def test_flip_average_survives_the_checkpoint_and_is_what_predict_uses(tiny_flip_checkpoints):
+    plain, flip = Detector.load(tiny_flip_checkpoints[False]), Detector.load(tiny_flip_checkpoints[True])
+    assert flip.classifier_spec.flip_average and not plain.classifier_spec.flip_average
+    assert torch.load(tiny_flip_checkpoints[True], weights_only=True)["classifier"]["flip_average"] is True
+    scenes = images()
+    found = 0
+    for a, b, image in zip(plain.predict(scenes, score_threshold=0.0), flip.predict(scenes, score_threshold=0.0),
+                           scenes):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        crops = crop_faces(image, a.boxes, 64, 0.3).images
+        mirror = plain.classify(crops[:, :, ::-1].copy())
+        assert np.abs(mirror - a.fake_logit).max() > 1e-3  # the plain classifier tells a crop from its mirror
+        np.testing.assert_allclose(b.fake_logit, (a.fake_logit + mirror) / 2, atol=1e-5)
+        found += len(a)
+    assert found > 0
 
 
 def test_evaluate_runs_a_two_stage_model_on_a_split(tiny_two_stage_checkpoint, face_dataset, dftag, tmp_path):

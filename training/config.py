@@ -69,7 +69,9 @@ class ClassifierConfig:
     :data:`dftag.training.crops.CROP_AUGMENTS` (``"dfdc"`` adds the DFDC winner's colour, grey, noise, blur and
     affine steps to the jitter, flip and JPEG of ``"jitter"``); ``sam_rho`` > 0 trains with sharpness-aware
     minimisation of that radius around AdamW (as SBI trains its detector; :func:`sharpness_aware_step`, two
-    forward-backward passes a step), 0 with AdamW alone. Sized so that a CPU trains it in minutes on the sample
+    forward-backward passes a step), 0 with AdamW alone; ``flip_average`` is the classifier's test-time flip
+    (:attr:`dftag.detector.classifier.ClassifierSpec.flip_average`: validation and inference average each crop
+    with its mirror image). Sized so that a CPU trains it in minutes on the sample
     data.
     """
 
@@ -86,9 +88,11 @@ class ClassifierConfig:
     lower_face: float = 0.0
     crop_augment: str = "jitter"
     sam_rho: float = 0.0
+    flip_average: bool = False
 
     def spec(self) -> ClassifierSpec:
-        return ClassifierSpec(arch=self.arch, crop_size=self.crop_size, margin=self.margin)
+        return ClassifierSpec(arch=self.arch, crop_size=self.crop_size, margin=self.margin,
+                              flip_average=self.flip_average)
 
 
 @dataclass

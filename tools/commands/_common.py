@@ -17,7 +17,8 @@ FLAGS = {"overwrite": "--force",
          # the crop classifier's fields (ClassifierConfig) as the resume check names them
          **{f"classifier_{field}": option for field, option in (
              ("crop_size", "--crop-size"), ("margin", "--crop-margin"), ("fake_source", "--fakes"),
-             ("lower_face", "--lower-face"), ("crop_augment", "--crop-augment"), ("sam_rho", "--sam-rho"))}}
+             ("lower_face", "--lower-face"), ("crop_augment", "--crop-augment"), ("sam_rho", "--sam-rho"),
+             ("flip_average", "--flip-average"))}}
 
 
 class Number:

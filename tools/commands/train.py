@@ -124,6 +124,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     crops.add_argument("--sam-rho", type=nonnegative_float, metavar="R",
                        help="train the classifier with sharpness-aware minimisation of this radius, as SBI does "
                             f"(two passes a step; 0: plain AdamW; default: {default.sam_rho:g})")
+    crops.add_argument("--flip-average", action=argparse.BooleanOptionalAction,
+                       help="the classifier's fake logit is the mean over each crop and its mirror image, in "
+                            f"validation and inference (default: {'on' if default.flip_average else 'off'})")
     p.set_defaults(func=run)
 
 
@@ -175,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 "augment": augment_config(args)}
     classifier = {"epochs": args.classifier_epochs, "crop_size": args.crop_size, "margin": args.crop_margin,
                   "fake_source": args.fakes, "lower_face": args.lower_face, "crop_augment": args.crop_augment,
-                  "sam_rho": args.sam_rho}
+                  "sam_rho": args.sam_rho, "flip_average": args.flip_average}
     if args.resume:
         if not (Path(args.out) / CONFIG_FILE).exists():
             raise DftagError(f"nothing to resume: no {CONFIG_FILE}", args.out)
