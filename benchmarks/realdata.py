@@ -804,10 +804,11 @@ def loso_families_done(out: Path, config: BenchConfig) -> tuple[dict[str, dict[s
 def loso_summary(config: BenchConfig, families: Mapping[str, dict[str, Any]], seconds: float) -> dict[str, Any]:
     """The leave-one-source-out summary of the ``families`` done so far, with the means over them."""
     aucs = [row["roc_auc"] for row in families.values() if row["roc_auc"] is not None]
+    losses = [row["log_loss"] for row in families.values()]
     return {"mode": "leave one source out", "date": datetime.date.today().isoformat(), "seconds": round(seconds, 1),
             "config": asdict(config), "families": dict(families), "families_done": len(families),
             "families_total": len(FAMILIES), "mean_roc_auc": float(np.mean(aucs)) if aucs else None,
-            "mean_log_loss": float(np.mean([row["log_loss"] for row in families.values()]))}
+            "mean_log_loss": float(np.mean(losses)) if losses else None}
 
 
 def _check_data(config: BenchConfig, out: Path) -> Path:

@@ -400,6 +400,14 @@ def test_loso_summary_says_how_many_families_are_done_and_averages_those():
     assert summary["seconds"] == 12.3 and summary["config"]["mode"] == "loso"
 
 
+def test_loso_summary_before_any_fold_has_no_means(recwarn):
+    summary = bench.loso_summary(bench.BenchConfig(data="d", mode="loso"), {}, 0.0)
+    assert summary["families_done"] == 0
+    assert summary["mean_roc_auc"] is None and summary["mean_log_loss"] is None
+    json.dumps(summary, allow_nan=False)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_loso_keeps_the_families_a_run_with_the_same_settings_finished(tmp_path):
     config = bench.BenchConfig(data="d", mode="loso")
     rows = {"FF++": {"roc_auc": 0.9, "log_loss": 0.4}}
